@@ -1,0 +1,31 @@
+//! Entropy coding for a model-driven lossless compressor.
+//!
+//! The crate knows nothing of tokens or models; it owns two things:
+//!
+//! * [`cdf`]: turning an arbitrary vector of weights into a cumulative
+//!   frequency table totalling [`CDF_TOTAL`] in which every symbol can be
+//!   coded. The rules are exact and platform independent, because the encoder
+//!   and the decoder must rebuild bit-identical tables from the same weights.
+//! * [`coder`]: a 32-bit arithmetic coder that codes one symbol at a time
+//!   against such a table (or against any `(start, freq)` interval out of
+//!   [`CDF_TOTAL`]).
+//!
+//! The decoder never panics on malformed input: a corrupt stream simply
+//! decodes to some symbols, and detecting that is left to the caller's
+//! checksums (helped by [`Decoder::bits_past_end`] for truncation).
+
+pub mod cdf;
+pub mod coder;
+
+pub use cdf::{Cdf, CdfError};
+pub use coder::{Decoder, Encoder};
+
+/// Bits of precision of every CDF: frequencies are integers out of `2^24`.
+pub const PRECISION_BITS: u32 = 24;
+
+/// The total every CDF sums to.
+pub const CDF_TOTAL: u32 = 1 << PRECISION_BITS;
+
+/// Largest alphabet a [`Cdf`] accepts. Each symbol is given a floor of one
+/// count, so this keeps at least half of [`CDF_TOTAL`] for the weights.
+pub const MAX_SYMBOLS: usize = 1 << 20;

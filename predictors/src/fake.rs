@@ -1,0 +1,256 @@
+//! A deterministic stand-in for the language model, so the whole pipeline (tokenizer, lanes, coder, container)
+//! is tested without weights. It imitates the real backend's hazards on purpose: its tokenizer loses the bytes
+//! 0x04 and 0x1D and invalid UTF-8, and its logits depend on the batch composition and on the position inside
+//! the sliding window, so a decoder that does not replay the encoder's decode calls exactly fails the tests.
+
+use crate::lm::{LanguageModel, LmError, SessionConfig, TokenId, Vocab};
+
+/// Multi-byte pieces of the fake vocabulary, after the control token and the 256 byte tokens.
+const WORDS: &[&str] = &[
+    "the",
+    " the",
+    "The",
+    "and",
+    " and",
+    "ing",
+    "ion",
+    " of",
+    " to",
+    " a",
+    " in",
+    "er",
+    "th",
+    "he",
+    "in",
+    "an",
+    "re",
+    "on",
+    "at",
+    "en",
+    "nd",
+    "es",
+    "or",
+    "te",
+    "ed",
+    "is",
+    "it",
+    "ou",
+    "ar",
+    "e ",
+    "s ",
+    ", ",
+    ". ",
+    "\n",
+    "\n\n",
+    "  ",
+    "    ",
+    "        ",
+    "\r\n",
+    "<|",
+    "|>",
+    "endoftext",
+    "é",
+    "日本",
+    "ü",
+];
+
+/// Bytes the fake tokenizer drops, like llama.cpp's drops 0x04 0x06 0x13 0x14 0x16 0x1D.
+/// Id of the first multi-byte piece.
+const FIRST_WORD: TokenId = 255;
+
+const LOST_BYTES: [u8; 2] = [0x04, 0x1D];
+
+#[derive(Clone, Debug, Default)]
+struct Lane {
+    history: Vec<TokenId>,
+    position: u32,
+}
+
+/// Deterministic fake language model (see the module docs).
+pub struct FakeLm {
+    vocab: Vocab,
+    config: Option<SessionConfig>,
+    lanes: Vec<Lane>,
+    logits: Vec<Vec<f32>>,
+}
+
+impl Default for FakeLm {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl FakeLm {
+    pub fn new() -> Self {
+        // id 0: a control token with an empty piece (the BOS); ids 1..=254: bytes 0xFF..0x02 in reverse order,
+        // so a byte token's id is never the byte's value; bytes 0x00 and 0x01 have no token of their own, like the
+        // 21 bytes SmolLM2's GGUF lacks; then the words.
+        let mut pieces = vec![Vec::new()];
+        pieces.extend((2..=255u8).rev().map(|b| vec![b]));
+        pieces.extend(WORDS.iter().map(|w| w.as_bytes().to_vec()));
+        let vocab = Vocab::new(pieces, 0).expect("the fake vocabulary covers every byte");
+        Self {
+            vocab,
+            config: None,
+            lanes: Vec::new(),
+            logits: Vec::new(),
+        }
+    }
+
+    fn longest_piece_at(&self, text: &[u8]) -> (TokenId, usize) {
+        let mut best = (self.vocab.byte_token(text[0]), 1);
+        for id in FIRST_WORD..self.vocab.n_model_tokens() as TokenId {
+            let piece = self.vocab.piece(id);
+            if piece.len() > best.1 && text.starts_with(piece) {
+                best = (id, piece.len());
+            }
+        }
+        best
+    }
+
+    fn fill_logits(lane: &Lane, n_live: usize, out: &mut [f32]) {
+        let n = out.len() as u64;
+        let last = u64::from(*lane.history.last().unwrap_or(&0));
+        let prev = u64::from(lane.history.iter().rev().nth(1).copied().unwrap_or(0));
+        let favourite = (last * 31 + prev * 7 + 3) % n;
+        let mut state =
+            last.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ prev ^ (u64::from(lane.position) << 32);
+        for (v, logit) in out.iter_mut().enumerate() {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            let noise = ((state >> 40) as f32) / (1u64 << 24) as f32;
+            *logit = noise * 2.0 + if v as u64 == favourite { 3.0 } else { 0.0 };
+        }
+        // Byte tokens of printable ASCII get a boost so text compresses a little, as with a real model.
+        for b in b' '..=b'z' {
+            out[256 - b as usize] += 1.5;
+        }
+        // Batch-composition and position sensitivity, like llama.cpp's kernels.
+        out[(lane.position as usize) % out.len()] += 0.001 * n_live as f32;
+    }
+}
+
+impl LanguageModel for FakeLm {
+    fn vocab(&self) -> &Vocab {
+        &self.vocab
+    }
+
+    fn tokenize(&self, text: &[u8]) -> Vec<TokenId> {
+        let mut tokens = Vec::with_capacity(text.len() / 2);
+        for chunk in text.utf8_chunks() {
+            let mut rest = chunk.valid().as_bytes();
+            while !rest.is_empty() {
+                if LOST_BYTES.contains(&rest[0]) {
+                    rest = &rest[1..];
+                    continue;
+                }
+                let (token, len) = self.longest_piece_at(rest);
+                tokens.push(token);
+                rest = &rest[len..];
+            }
+            // Invalid UTF-8 is silently dropped, as llama.cpp does.
+        }
+        tokens
+    }
+
+    fn fingerprint(&self) -> [u8; 32] {
+        let mut fp = [0u8; 32];
+        fp[..8].copy_from_slice(b"fake-lm1");
+        fp
+    }
+
+    fn engine_id(&self) -> String {
+        "fake-lm/1".to_string()
+    }
+
+    fn begin(&mut self, config: SessionConfig) -> Result<(), LmError> {
+        config.validate()?;
+        self.lanes = vec![Lane::default(); config.lanes as usize];
+        self.logits = vec![vec![0.0; self.vocab.n_model_tokens()]; config.lanes as usize];
+        self.config = Some(config);
+        Ok(())
+    }
+
+    fn reset_lane(&mut self, lane: usize) -> Result<(), LmError> {
+        let state = self
+            .lanes
+            .get_mut(lane)
+            .ok_or_else(|| LmError::Config(format!("lane {lane} does not exist")))?;
+        *state = Lane::default();
+        Ok(())
+    }
+
+    fn step(&mut self, feed: &[Option<TokenId>]) -> Result<(), LmError> {
+        let config = self
+            .config
+            .ok_or_else(|| LmError::Config("step before begin".into()))?;
+        if feed.len() != self.lanes.len() {
+            return Err(LmError::Config(format!(
+                "{} feeds for {} lanes",
+                feed.len(),
+                self.lanes.len()
+            )));
+        }
+        let n_live = feed.iter().flatten().count();
+        if n_live == 0 {
+            return Err(LmError::Decode("a step with no token".into()));
+        }
+        for (lane_id, token) in feed.iter().enumerate() {
+            let Some(token) = *token else { continue };
+            if token as usize >= self.vocab.len() {
+                return Err(LmError::TokenOutOfRange {
+                    token,
+                    n_vocab: self.vocab.len(),
+                });
+            }
+            let lane = &mut self.lanes[lane_id];
+            if lane.position == config.window {
+                lane.position -= config.slide;
+            }
+            lane.history.push(self.vocab.model_input(token));
+            lane.position += 1;
+            Self::fill_logits(lane, n_live, &mut self.logits[lane_id]);
+        }
+        Ok(())
+    }
+
+    fn logits(&self, lane: usize) -> &[f32] {
+        &self.logits[lane]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokenizer_is_lossy_like_llama_cpp() {
+        let lm = FakeLm::new();
+        let text = b"the\x04 cat\xff\n";
+        let pieces: Vec<u8> = lm
+            .tokenize(text)
+            .iter()
+            .flat_map(|&t| lm.vocab().piece(t).to_vec())
+            .collect();
+        assert_eq!(pieces, b"the cat\n");
+    }
+
+    #[test]
+    fn logits_depend_on_batch_composition() {
+        let config = SessionConfig {
+            lanes: 2,
+            window: 16,
+            slide: 4,
+            sink: 2,
+            flash_attention: false,
+        };
+        let mut a = FakeLm::new();
+        a.begin(config).unwrap();
+        a.step(&[Some(5), None]).unwrap();
+        let mut b = FakeLm::new();
+        b.begin(config).unwrap();
+        b.step(&[Some(5), Some(6)]).unwrap();
+        assert_ne!(a.logits(0), b.logits(0));
+    }
+}

@@ -1,0 +1,181 @@
+//! The language-model interface shared by the real backend and the fake one, and the vocabulary table that the
+//! byte-exact tokenizer and the decompressor both rely on.
+
+/// A token id in the model's vocabulary.
+pub type TokenId = u32;
+
+/// Errors a language model backend can report.
+#[derive(Debug, thiserror::Error)]
+pub enum LmError {
+    #[error("cannot load model {path}: {reason}")]
+    Load { path: String, reason: String },
+    #[error("cannot create a llama.cpp context: {0}")]
+    Context(String),
+    #[error("llama.cpp decode failed: {0}")]
+    Decode(String),
+    #[error("KV cache operation failed: {0}")]
+    KvCache(String),
+    #[error("invalid session configuration: {0}")]
+    Config(String),
+    #[error("token {token} is outside the vocabulary of {n_vocab} tokens")]
+    TokenOutOfRange { token: TokenId, n_vocab: usize },
+}
+
+/// Everything about a decoding session that can change a logit. The container stores each field; the decoder
+/// rebuilds the same session from the header, so both sides issue identical decode calls.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SessionConfig {
+    /// Number of sequences decoded together (llama.cpp `n_seq_max`); also n_batch and n_ubatch.
+    pub lanes: u32,
+    /// Tokens of context each lane keeps (its KV cache size).
+    pub window: u32,
+    /// Tokens dropped from a full window (after the sink tokens) before the next token is appended.
+    pub slide: u32,
+    /// Tokens at the start of a lane that are never dropped from its window (attention sinks).
+    pub sink: u32,
+    /// Whether llama.cpp's flash-attention kernels are used.
+    pub flash_attention: bool,
+}
+
+impl SessionConfig {
+    /// Checks the relations the backend relies on.
+    pub fn validate(&self) -> Result<(), LmError> {
+        if self.lanes == 0 || self.lanes > 256 {
+            return Err(LmError::Config(format!(
+                "lanes must be 1..=256, got {}",
+                self.lanes
+            )));
+        }
+        if self.window < 16 || self.window > 1 << 17 {
+            return Err(LmError::Config(format!(
+                "window must be 16..=131072, got {}",
+                self.window
+            )));
+        }
+        if self.slide == 0 || u64::from(self.slide) + u64::from(self.sink) >= u64::from(self.window)
+        {
+            return Err(LmError::Config(format!(
+                "slide ({}) plus sink ({}) must be below the window ({}), and slide above 0",
+                self.slide, self.sink, self.window
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// The coding alphabet: the model's tokens as byte strings, plus one extra symbol for each byte value that no model
+/// token stands for alone (SmolLM2's GGUF lacks 21 of them, e.g. 0x04 and 0xFF), so every byte string is codable.
+#[derive(Clone, Debug)]
+pub struct Vocab {
+    /// Pieces of the model tokens, then of the extra byte symbols.
+    pieces: Vec<Vec<u8>>,
+    n_model_tokens: usize,
+    byte_tokens: [TokenId; 256],
+    bos: TokenId,
+    /// What the model is fed in place of an extra byte symbol (it has no embedding for it).
+    stand_in: TokenId,
+}
+
+impl Vocab {
+    /// Builds the table from the model's token pieces.
+    pub fn new(mut pieces: Vec<Vec<u8>>, bos: TokenId) -> Result<Self, LmError> {
+        let n_model_tokens = pieces.len();
+        if bos as usize >= n_model_tokens {
+            return Err(LmError::TokenOutOfRange {
+                token: bos,
+                n_vocab: n_model_tokens,
+            });
+        }
+        let mut byte_tokens = [TokenId::MAX; 256];
+        // The lowest id wins so the table is a pure function of the vocabulary.
+        for (id, piece) in pieces.iter().enumerate().rev() {
+            if let [b] = piece.as_slice() {
+                byte_tokens[*b as usize] = id as TokenId;
+            }
+        }
+        let stand_in = match byte_tokens[usize::from(b'?')] {
+            TokenId::MAX => bos,
+            t => t,
+        };
+        for (byte, token) in byte_tokens.iter_mut().enumerate() {
+            if *token == TokenId::MAX {
+                *token = pieces.len() as TokenId;
+                pieces.push(vec![byte as u8]);
+            }
+        }
+        Ok(Self {
+            pieces,
+            n_model_tokens,
+            byte_tokens,
+            bos,
+            stand_in,
+        })
+    }
+
+    /// Size of the coding alphabet (model tokens plus extra byte symbols).
+    pub fn len(&self) -> usize {
+        self.pieces.len()
+    }
+
+    /// Number of tokens the model itself has (the length of its logit vectors).
+    pub fn n_model_tokens(&self) -> usize {
+        self.n_model_tokens
+    }
+
+    /// The model token to feed for a coded symbol: itself, or a stand-in for an extra byte symbol.
+    pub fn model_input(&self, token: TokenId) -> TokenId {
+        if (token as usize) < self.n_model_tokens {
+            token
+        } else {
+            self.stand_in
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pieces.is_empty()
+    }
+
+    /// The bytes a token stands for (empty for control tokens).
+    pub fn piece(&self, token: TokenId) -> &[u8] {
+        self.pieces.get(token as usize).map_or(&[], Vec::as_slice)
+    }
+
+    /// The token whose piece is exactly this one byte.
+    pub fn byte_token(&self, byte: u8) -> TokenId {
+        self.byte_tokens[byte as usize]
+    }
+
+    /// The token every lane is started with, so the first real token has a prediction.
+    pub fn bos(&self) -> TokenId {
+        self.bos
+    }
+}
+
+/// A next-token predictor over several independent lanes that advance in lockstep.
+pub trait LanguageModel {
+    fn vocab(&self) -> &Vocab;
+
+    /// The model's own tokenization of `text`, with special-token text treated as plain text. It may lose bytes;
+    /// callers verify and patch the result.
+    fn tokenize(&self, text: &[u8]) -> Vec<TokenId>;
+
+    /// sha256 of the model file (or of the fake model's definition).
+    fn fingerprint(&self) -> [u8; 32];
+
+    /// Identifies the inference engine and its numeric configuration (build, ISA). Output is only decodable by the
+    /// same engine id.
+    fn engine_id(&self) -> String;
+
+    /// Starts (or restarts) a session: `config.lanes` empty lanes.
+    fn begin(&mut self, config: SessionConfig) -> Result<(), LmError>;
+
+    /// Empties one lane's context so it can start a new chunk.
+    fn reset_lane(&mut self, lane: usize) -> Result<(), LmError>;
+
+    /// Appends `feed[lane]` to every lane where it is `Some`, with exactly one backend decode call, and makes the
+    /// next-token logits of those lanes available through [`LanguageModel::logits`].
+    fn step(&mut self, feed: &[Option<TokenId>]) -> Result<(), LmError>;
+
+    /// Next-token logits of a lane fed in the last step.
+    fn logits(&self, lane: usize) -> &[f32];
+}

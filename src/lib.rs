@@ -1,0 +1,52 @@
+//! nacz: a neural lossless compressor. Input bytes are tokenized byte-exactly, each token is predicted by a
+//! language model (SmolLM2 through llama.cpp) running several chunks in lockstep lanes, and coded with a 24-bit-CDF
+//! arithmetic coder into a versioned, checksummed container.
+//!
+//! Modules: [`tokenizer`] (byte-exact tokens), [`plan`] (chunk plan), [`codec`] (lanes, prediction, coding),
+//! [`container`] (the file format), [`model`] (finding and fingerprinting model files), [`stream`] (files and pipes
+//! in frames).
+
+pub mod codec;
+pub mod container;
+pub mod model;
+pub mod plan;
+pub mod stream;
+pub mod tokenizer;
+
+use container::FormatError;
+use nacz_predictors::LmError;
+
+/// Everything that can go wrong in nacz, with messages meant for users.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("frame {index}: {source}")]
+    Frame { index: usize, source: FormatError },
+    #[error(transparent)]
+    Format(#[from] FormatError),
+    #[error(transparent)]
+    Lm(#[from] LmError),
+    #[error("cannot build a CDF: {0}")]
+    Cdf(#[from] nacz_coder::CdfError),
+    #[error("corrupt data: {0}")]
+    Corrupt(String),
+    #[error(
+        "this file was compressed with model sha256 {expected_hex}{name}, but the model in use has sha256 {found_hex}; {hint}",
+        expected_hex = model::hex(expected),
+        found_hex = model::hex(found),
+        name = model::describe_sha256(expected),
+        hint = model::fetch_hint_for_sha256(expected)
+    )]
+    ModelMismatch { expected: [u8; 32], found: [u8; 32] },
+    #[error(
+        "this file was compressed by inference engine {expected:#010x}, but this nacz runs `{found}` ({:#010x}): \
+         logits differ between engines and CPU instruction sets, so decode it with a nacz built the same way",
+        codec::engine_hash(found)
+    )]
+    EngineMismatch { expected: u32, found: String },
+    #[error("{0}")]
+    Model(String),
+    #[error("{0}")]
+    Usage(String),
+}

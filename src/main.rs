@@ -1,0 +1,629 @@
+//! The `nacz` command line: gzip/zstd-style compress, decompress, test and info over files and pipes.
+//!
+//! Output is written to a temporary file beside the target, synced and renamed into place, so an error or a full
+//! disk never leaves a partial output; sources are removed only with `--rm` and only after that.
+
+use std::fs::{self, File};
+use std::io::{self, BufReader, BufWriter, IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::{Args, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use nacz::codec::{CompressSettings, Engine, ModelLoader, Progress};
+use nacz::container::{FrameBody, FrameRef};
+use nacz::stream::{self, FRAME_BYTES};
+use nacz::{model, Error};
+use nacz_predictors::{FakeLm, LanguageModel, SessionConfig};
+
+const SUFFIX: &str = ".nacz";
+
+#[derive(Parser)]
+#[command(
+    name = "nacz",
+    version,
+    about = "Neural lossless compression: a small language model predicts every token"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    #[command(flatten)]
+    global: Global,
+}
+
+#[derive(Args, Clone)]
+struct Global {
+    /// Model: a manifest name (smollm2-135m) or a GGUF path. Default: $NACZ_MODEL, then smollm2-135m.
+    #[arg(long, global = true)]
+    model: Option<String>,
+    /// Inference threads (default: all cores). Output bytes do not depend on it.
+    #[arg(long, global = true)]
+    threads: Option<usize>,
+    /// No progress or summary on stderr.
+    #[arg(short, long, global = true)]
+    quiet: bool,
+    /// More detail on stderr.
+    #[arg(short, long, global = true)]
+    verbose: bool,
+}
+
+#[derive(Args, Clone)]
+struct Output {
+    /// Write to standard output.
+    #[arg(short = 'c', long = "stdout")]
+    stdout: bool,
+    /// Output file (one input only).
+    #[arg(short, long)]
+    output: Option<PathBuf>,
+    /// Overwrite existing output files.
+    #[arg(short, long)]
+    force: bool,
+    /// Keep source files (the default).
+    #[arg(short, long, conflicts_with = "rm")]
+    keep: bool,
+    /// Remove each source file after its output is complete.
+    #[arg(long)]
+    rm: bool,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Compress FILEs to FILE.nacz (no FILE or `-`: stdin to stdout).
+    Compress {
+        files: Vec<PathBuf>,
+        #[command(flatten)]
+        output: Output,
+        /// Chunks coded in lockstep (more: faster on multi-core CPUs, slightly larger output).
+        #[arg(long, default_value_t = DEFAULT_LANES)]
+        lanes: u32,
+        /// Tokens of context the model sees.
+        #[arg(long, default_value_t = DEFAULT_WINDOW)]
+        window: u32,
+        /// Input bytes per frame.
+        #[arg(long, default_value_t = FRAME_BYTES, hide = true)]
+        frame_bytes: usize,
+    },
+    /// Decompress FILE.nacz to FILE (no FILE or `-`: stdin to stdout).
+    Decompress {
+        files: Vec<PathBuf>,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// Decode and verify FILEs, writing nothing.
+    Test {
+        files: Vec<PathBuf>,
+        /// Only check the container's checksums (milliseconds, no model needed).
+        #[arg(long)]
+        quick: bool,
+    },
+    /// Show what a compressed file holds.
+    Info { files: Vec<PathBuf> },
+}
+
+const DEFAULT_LANES: u32 = 8;
+const DEFAULT_WINDOW: u32 = 2048;
+/// A lane's chunk is at least this long, so short inputs use few lanes and pay for few cold starts.
+const MIN_CHUNK_TOKENS: u32 = 2048;
+/// Tokens at the start of each lane kept in its window for good (attention sinks).
+const SINK_TOKENS: u32 = 4;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let global = cli.global.clone();
+    let mut failed = false;
+    let mut report = |path: &str, result: Result<(), Error>| {
+        if let Err(e) = result {
+            if !is_broken_pipe(&e) {
+                eprintln!("nacz: {path}: {e}");
+                failed = true;
+            }
+        }
+    };
+    match cli.command {
+        Command::Compress {
+            files,
+            output,
+            lanes,
+            window,
+            frame_bytes,
+        } => {
+            let settings = CompressSettings {
+                session: SessionConfig {
+                    lanes,
+                    window,
+                    slide: window / 4,
+                    sink: SINK_TOKENS,
+                    flash_attention: false,
+                },
+                min_chunk_tokens: MIN_CHUNK_TOKENS,
+            };
+            let mut engine = Engine::new(loader(&global));
+            for (name, input) in inputs(&files) {
+                let r = compress_one(
+                    &mut engine,
+                    &settings,
+                    frame_bytes,
+                    &input,
+                    &output,
+                    &global,
+                    files.len(),
+                );
+                report(&name, r);
+            }
+        }
+        Command::Decompress { files, output } => {
+            let mut engine = Engine::new(loader(&global));
+            for (name, input) in inputs(&files) {
+                report(
+                    &name,
+                    decompress_one(&mut engine, &input, &output, &global, files.len()),
+                );
+            }
+        }
+        Command::Test { files, quick } => {
+            let mut engine = Engine::new(loader(&global));
+            for (name, input) in inputs(&files) {
+                report(&name, test_one(&mut engine, &input, quick, &global));
+            }
+        }
+        Command::Info { files } => {
+            for (name, input) in inputs(&files) {
+                report(&name, info_one(&input));
+            }
+        }
+    }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn is_broken_pipe(e: &Error) -> bool {
+    matches!(e, Error::Io(io) if io.kind() == io::ErrorKind::BrokenPipe)
+}
+
+/// None stands for stdin.
+fn inputs(files: &[PathBuf]) -> Vec<(String, Option<PathBuf>)> {
+    if files.is_empty() {
+        return vec![("(stdin)".into(), None)];
+    }
+    files
+        .iter()
+        .map(|f| {
+            if f.as_os_str() == "-" {
+                ("(stdin)".into(), None)
+            } else {
+                (f.display().to_string(), Some(f.clone()))
+            }
+        })
+        .collect()
+}
+
+fn loader(global: &Global) -> ModelLoader {
+    let model_arg = global.model.clone();
+    let threads = global
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let verbose = global.verbose;
+    Box::new(
+        move |wanted: Option<&[u8; 32]>| -> Result<Box<dyn LanguageModel>, Error> {
+            if model_arg.as_deref() == Some("@fake") {
+                // A deterministic stand-in for tests without weights.
+                return Ok(Box::new(FakeLm::new()));
+            }
+            let explicit = model_arg
+                .clone()
+                .or_else(|| std::env::var("NACZ_MODEL").ok());
+            // Decoding without an explicit model: take the manifest model the file names.
+            let named = match (explicit.is_none(), wanted) {
+                (true, Some(sha)) => {
+                    let sha = model::hex(sha);
+                    model::manifest()
+                        .into_iter()
+                        .find(|e| e.sha256 == sha)
+                        .map(|e| e.name)
+                }
+                _ => None,
+            };
+            let path = model::resolve(explicit.as_deref().or(named.as_deref()))?;
+            load_model(&path, threads, verbose)
+        },
+    )
+}
+
+#[cfg(feature = "llama")]
+fn load_model(path: &Path, threads: usize, verbose: bool) -> Result<Box<dyn LanguageModel>, Error> {
+    check_cpu()?;
+    let start = Instant::now();
+    let fingerprint = model::fingerprint(path)?;
+    let lm = nacz_predictors::LlamaLm::load(path, fingerprint, threads)?;
+    if verbose {
+        eprintln!(
+            "nacz: model {} (sha256 {}) loaded in {:.2} s, {threads} threads",
+            path.display(),
+            model::hex(&fingerprint),
+            start.elapsed().as_secs_f64()
+        );
+    }
+    Ok(Box::new(lm))
+}
+
+#[cfg(not(feature = "llama"))]
+fn load_model(_: &Path, _: usize, _: bool) -> Result<Box<dyn LanguageModel>, Error> {
+    Err(Error::Model(
+        "this nacz was built without the `llama` feature".into(),
+    ))
+}
+
+/// ggml in this build uses AVX2, FMA and F16C; without them it would die on an illegal instruction.
+#[cfg(feature = "llama")]
+fn check_cpu() -> Result<(), Error> {
+    #[cfg(target_arch = "x86_64")]
+    if !(is_x86_feature_detected!("avx2")
+        && is_x86_feature_detected!("fma")
+        && is_x86_feature_detected!("f16c"))
+    {
+        return Err(Error::Model(
+            "this nacz needs a CPU with AVX2, FMA and F16C".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Where an output goes.
+enum Target {
+    Stdout,
+    File(PathBuf),
+}
+
+fn target_for(
+    input: &Option<PathBuf>,
+    output: &Output,
+    n_inputs: usize,
+    compress: bool,
+) -> Result<Target, Error> {
+    if output.stdout {
+        return Ok(Target::Stdout);
+    }
+    if let Some(out) = &output.output {
+        if n_inputs > 1 {
+            return Err(Error::Usage("-o/--output takes one input file".into()));
+        }
+        return Ok(if out.as_os_str() == "-" {
+            Target::Stdout
+        } else {
+            Target::File(out.clone())
+        });
+    }
+    let Some(input) = input else {
+        return Ok(Target::Stdout);
+    };
+    let name = input.as_os_str().to_string_lossy();
+    if compress {
+        if name.ends_with(SUFFIX) {
+            return Err(Error::Usage(format!(
+                "already has the {SUFFIX} suffix (use -f with -o to force)"
+            )));
+        }
+        let mut out = input.clone().into_os_string();
+        out.push(SUFFIX);
+        Ok(Target::File(out.into()))
+    } else {
+        match name.strip_suffix(SUFFIX) {
+            Some(stem) if !stem.is_empty() && !stem.ends_with('/') => {
+                Ok(Target::File(PathBuf::from(stem)))
+            }
+            _ => Err(Error::Usage(format!(
+                "unknown suffix: expected {SUFFIX} (or use -o / -c)"
+            ))),
+        }
+    }
+}
+
+fn open_input(input: &Option<PathBuf>) -> Result<(Box<dyn Read>, Option<u64>), Error> {
+    match input {
+        None => Ok((Box::new(io::stdin().lock()), None)),
+        Some(path) => {
+            let meta = fs::metadata(path)?;
+            if meta.is_dir() {
+                return Err(Error::Usage("is a directory".into()));
+            }
+            Ok((
+                Box::new(BufReader::with_capacity(1 << 16, File::open(path)?)),
+                Some(meta.len()),
+            ))
+        }
+    }
+}
+
+/// Runs `write` into the target: stdout directly, a file through a synced temporary renamed into place.
+fn write_target(
+    target: &Target,
+    force: bool,
+    write: impl FnOnce(&mut dyn Write) -> Result<(), Error>,
+) -> Result<(), Error> {
+    match target {
+        Target::Stdout => {
+            let stdout = io::stdout();
+            let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
+            write(&mut out)?;
+            out.flush()?;
+            Ok(())
+        }
+        Target::File(path) => {
+            if !force && fs::symlink_metadata(path).is_ok() {
+                return Err(Error::Usage(format!(
+                    "{} already exists (use -f to overwrite)",
+                    path.display()
+                )));
+            }
+            let dir = path
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            let tmp = tempfile::Builder::new()
+                .prefix(".nacz-")
+                .suffix(".tmp")
+                .tempfile_in(dir)?;
+            let mut out = BufWriter::with_capacity(1 << 16, tmp);
+            write(&mut out)?;
+            let tmp = out.into_inner().map_err(|e| e.into_error())?;
+            tmp.as_file().sync_all()?;
+            if !force && fs::symlink_metadata(path).is_ok() {
+                return Err(Error::Usage(format!(
+                    "{} already exists (use -f to overwrite)",
+                    path.display()
+                )));
+            }
+            tmp.persist(path).map_err(|e| Error::Io(e.error))?;
+            if let Ok(dir) = File::open(dir) {
+                // Make the rename itself durable; not all filesystems allow syncing a directory.
+                let _ = dir.sync_all();
+            }
+            Ok(())
+        }
+    }
+}
+
+fn finish_source(input: &Option<PathBuf>, output: &Output) -> Result<(), Error> {
+    if let (Some(path), true) = (input, output.rm && !output.keep) {
+        fs::remove_file(path)?;
+    }
+    Ok(())
+}
+
+fn compress_one(
+    engine: &mut Engine,
+    settings: &CompressSettings,
+    frame_bytes: usize,
+    input: &Option<PathBuf>,
+    output: &Output,
+    global: &Global,
+    n_inputs: usize,
+) -> Result<(), Error> {
+    let target = target_for(input, output, n_inputs, true)?;
+    if matches!(target, Target::Stdout) && io::stdout().is_terminal() && !output.force {
+        return Err(Error::Usage(
+            "refusing to write compressed data to a terminal (use -f to force)".into(),
+        ));
+    }
+    let (mut reader, size) = open_input(input)?;
+    let mut progress = Bar::new(global, size, "compress");
+    let start = Instant::now();
+    let mut totals = None;
+    write_target(&target, output.force, |out| {
+        totals = Some(stream::compress(
+            engine,
+            settings,
+            frame_bytes.max(1),
+            &mut reader,
+            out,
+            &mut progress,
+        )?);
+        Ok(())
+    })?;
+    progress.finish();
+    let totals = totals.expect("set by a successful write");
+    finish_source(input, output)?;
+    if global.verbose || (!global.quiet && io::stderr().is_terminal()) {
+        let secs = start.elapsed().as_secs_f64();
+        eprintln!(
+            "nacz: {}: {} -> {} bytes ({:.3} bits/byte), {} tokens in {:.1} s ({:.0} tok/s)",
+            input
+                .as_ref()
+                .map_or("(stdin)".into(), |p| p.display().to_string()),
+            totals.input_bytes,
+            totals.output_bytes,
+            8.0 * totals.output_bytes as f64 / totals.input_bytes.max(1) as f64,
+            totals.tokens,
+            secs,
+            totals.tokens as f64 / secs.max(1e-9)
+        );
+    }
+    Ok(())
+}
+
+fn decompress_one(
+    engine: &mut Engine,
+    input: &Option<PathBuf>,
+    output: &Output,
+    global: &Global,
+    n_inputs: usize,
+) -> Result<(), Error> {
+    let target = target_for(input, output, n_inputs, false)?;
+    let (mut reader, _) = open_input(input)?;
+    let mut progress = Bar::new(global, None, "decompress");
+    write_target(&target, output.force, |out| {
+        stream::decompress(engine, &mut reader, Some(out), &mut progress)?;
+        Ok(())
+    })?;
+    progress.finish();
+    finish_source(input, output)
+}
+
+fn test_one(
+    engine: &mut Engine,
+    input: &Option<PathBuf>,
+    quick: bool,
+    global: &Global,
+) -> Result<(), Error> {
+    let (mut reader, _) = open_input(input)?;
+    if quick {
+        stream::for_each_frame(&mut reader, |_, _| Ok(()))?;
+    } else {
+        let mut progress = Bar::new(global, None, "test");
+        stream::decompress(engine, &mut reader, None, &mut progress)?;
+        progress.finish();
+    }
+    if global.verbose {
+        eprintln!(
+            "nacz: {}: OK",
+            input
+                .as_ref()
+                .map_or("(stdin)".into(), |p| p.display().to_string())
+        );
+    }
+    Ok(())
+}
+
+fn info_one(input: &Option<PathBuf>) -> Result<(), Error> {
+    let (mut reader, size) = open_input(input)?;
+    let name = input
+        .as_ref()
+        .map_or("(stdin)".into(), |p| p.display().to_string());
+    let mut lines = Vec::new();
+    let mut original = 0u64;
+    let mut compressed = 0u64;
+    let mut tokens = 0u64;
+    let frames = stream::for_each_frame(&mut reader, |index, frame: &FrameRef<'_>| {
+        let h = &frame.header;
+        original += h.content_len;
+        compressed += frame.payload.len() as u64;
+        match &h.body {
+            FrameBody::Stored => {
+                lines.push(format!("  frame {index}: stored, {} bytes", h.content_len))
+            }
+            FrameBody::Modeled(p) => {
+                let t: u64 = p.chunks.iter().map(|c| u64::from(c.tokens)).sum();
+                tokens += t;
+                let sc = &p.session;
+                lines.push(format!(
+                    "  frame {index}: {} bytes, {t} tokens, {} chunks, {} bytes coded\n    model sha256 {}{}\n    \
+                     engine {:#010x}{}\n    lanes {}, window {}, slide {}, sink {}, flash attention {}, \
+                     min chunk tokens {}, alphabet {}, BOS {}, CDF 24-bit, predictors: lm",
+                    h.content_len,
+                    p.chunks.len(),
+                    frame.payload.len(),
+                    model::hex(&p.model_sha256),
+                    model::describe_sha256(&p.model_sha256),
+                    p.engine_hash,
+                    this_engine_note(p.engine_hash),
+                    sc.lanes,
+                    sc.window,
+                    sc.slide,
+                    sc.sink,
+                    if sc.flash_attention { "on" } else { "off" },
+                    p.min_chunk_tokens,
+                    p.n_vocab,
+                    p.bos
+                ));
+            }
+        }
+        Ok(())
+    })?;
+    let file_size = size.unwrap_or(0);
+    println!(
+        "{name}: nacz format version {}, {frames} frame(s)",
+        nacz::container::FORMAT_VERSION
+    );
+    println!(
+        "  original {original} bytes, compressed {} bytes, ratio {:.3}, {:.4} bits/byte, {tokens} tokens",
+        if size.is_some() { file_size.to_string() } else { format!("{compressed} (payload)") },
+        original as f64 / file_size.max(1) as f64,
+        8.0 * file_size as f64 / original.max(1) as f64
+    );
+    for line in lines {
+        println!("{line}");
+    }
+    Ok(())
+}
+
+/// " (this nacz's engine: ...)" when the hash is this build's engine.
+fn this_engine_note(hash: u32) -> String {
+    #[cfg(feature = "llama")]
+    {
+        let engine = nacz_predictors::llama_engine_id();
+        if nacz::codec::engine_hash(&engine) == hash {
+            return format!(" (this nacz's engine: {engine})");
+        }
+    }
+    if nacz::codec::engine_hash(&FakeLm::new().engine_id()) == hash {
+        return " (the test model)".into();
+    }
+    let _ = hash;
+    String::new()
+}
+
+/// Progress on stderr when it is a terminal: tokens, tok/s, bits per byte, ETA.
+struct Bar {
+    bar: Option<ProgressBar>,
+    frame_tokens: u64,
+    done_before: u64,
+    start: Instant,
+}
+
+impl Bar {
+    fn new(global: &Global, _size: Option<u64>, verb: &str) -> Self {
+        let show = !global.quiet && io::stderr().is_terminal();
+        let bar = show.then(|| {
+            let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr_with_hz(4));
+            bar.set_style(
+                ProgressStyle::with_template(&format!(
+                    "nacz {verb} [{{bar:30}}] {{pos}}/{{len}} tokens {{msg}} ETA {{eta}}"
+                ))
+                .expect("valid template")
+                .progress_chars("=> "),
+            );
+            bar
+        });
+        Self {
+            bar,
+            frame_tokens: 0,
+            done_before: 0,
+            start: Instant::now(),
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl Progress for Bar {
+    fn frame_started(&mut self, tokens: u64) {
+        self.done_before += self.frame_tokens;
+        self.frame_tokens = tokens;
+        if let Some(bar) = &self.bar {
+            bar.set_length(self.done_before + tokens);
+            bar.set_position(self.done_before);
+        }
+    }
+
+    fn tokens_coded(&mut self, tokens: u64, bits: f64) {
+        if let Some(bar) = &self.bar {
+            let done = self.done_before + tokens;
+            bar.set_position(done);
+            let rate = done as f64 / self.start.elapsed().as_secs_f64().max(1e-9);
+            let bits_msg = if bits > 0.0 {
+                format!(", {:.3} bits/token", bits / tokens.max(1) as f64)
+            } else {
+                String::new()
+            };
+            bar.set_message(format!("{rate:.0} tok/s{bits_msg}"));
+        }
+    }
+}
