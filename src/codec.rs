@@ -5,11 +5,9 @@
 //! lane leaves the batch after its chunk's last token. The session (lanes, window, slide, attention kernel) comes
 //! from the header on decode, never from the decoder's own settings.
 
-use crate::container::{
-    checksum, read_frame, ChunkEntry, FrameBody, FrameHeader, FrameRef, ModelParams,
-};
+use crate::container::{checksum, read_frame, ChunkEntry, FrameBody, FrameHeader, FrameRef, ModelParams};
 use crate::plan::chunk_sizes;
-use crate::tokenizer::tokenize;
+use crate::tokenizer::{binary_fraction, tokenize};
 use crate::Error;
 use nacz_coder::{Cdf, Decoder, Encoder};
 use nacz_predictors::{softmax_into, LanguageModel, SessionConfig, TokenId};
@@ -21,9 +19,9 @@ pub struct CompressSettings {
     pub min_chunk_tokens: u32,
 }
 
-/// Frames whose input averages fewer bytes per token than this are stored: such input is binary, which the model
-/// predicts badly and slowly (one decode per byte).
-const MIN_BYTES_PER_TOKEN: f64 = 1.5;
+/// Frames with more binary bytes (invalid UTF-8, control bytes) than this fraction are stored: the model predicts
+/// binary data badly and slowly (one decode per byte).
+const MAX_BINARY_FRACTION: f64 = 0.1;
 
 /// Progress reports: tokens coded so far in this frame and their total, and the bits written.
 pub trait Progress {
@@ -95,19 +93,14 @@ impl Engine {
         content: &[u8],
         progress: &mut dyn Progress,
     ) -> Result<CompressedFrame, Error> {
-        let tokens = tokenize(self.lm_for(None)?, content);
-        if content.is_empty() || (content.len() as f64) < MIN_BYTES_PER_TOKEN * tokens.len() as f64
-        {
+        if content.is_empty() || binary_fraction(content) > MAX_BINARY_FRACTION {
             return Ok(CompressedFrame {
                 bytes: stored_frame(content),
                 tokens: 0,
             });
         }
-        let sizes = chunk_sizes(
-            tokens.len() as u64,
-            settings.session.lanes,
-            settings.min_chunk_tokens,
-        );
+        let tokens = tokenize(self.lm_for(None)?, content);
+        let sizes = chunk_sizes(tokens.len() as u64, settings.session.lanes, settings.min_chunk_tokens);
         self.ensure_session(settings.session)?;
         progress.frame_started(tokens.len() as u64);
 
@@ -203,9 +196,7 @@ impl Engine {
         let planned = chunk_sizes(total, params.session.lanes, params.min_chunk_tokens);
         let sizes: Vec<u64> = params.chunks.iter().map(|c| u64::from(c.tokens)).collect();
         if planned != sizes {
-            return Err(Error::Corrupt(
-                "the chunk table does not follow the chunk plan".into(),
-            ));
+            return Err(Error::Corrupt("the chunk table does not follow the chunk plan".into()));
         }
         self.ensure_session(params.session)?;
         progress.frame_started(total);
@@ -213,9 +204,7 @@ impl Engine {
         let mut decoders = Vec::with_capacity(params.chunks.len());
         let mut offset = 0usize;
         for chunk in &params.chunks {
-            decoders.push(Decoder::new(
-                &payload[offset..offset + chunk.stream_len as usize],
-            ));
+            decoders.push(Decoder::new(&payload[offset..offset + chunk.stream_len as usize]));
             offset += chunk.stream_len as usize;
         }
         let mut contents: Vec<Vec<u8>> = params
@@ -239,8 +228,7 @@ impl Engine {
             Ok(token)
         })?;
         for (content, chunk) in contents.iter().zip(&params.chunks) {
-            if content.len() != chunk.bytes as usize || checksum(content) != chunk.content_checksum
-            {
+            if content.len() != chunk.bytes as usize || checksum(content) != chunk.content_checksum {
                 return Err(diverged());
             }
             out.extend_from_slice(content);
@@ -259,9 +247,13 @@ impl Engine {
         let lm = self.lm.as_deref_mut().expect("a session implies a model");
         let bos = lm.vocab().bos();
         let n_symbols = lm.vocab().len();
+        // Every lane starts empty, used or not, so a frame's decode calls never depend on what ran before it
+        // (an earlier frame, or another file in the same run).
+        for lane in 0..session_lanes {
+            lm.reset_lane(lane)?;
+        }
         let mut feed: Vec<Option<TokenId>> = vec![None; session_lanes];
         for (lane, &size) in sizes.iter().enumerate() {
-            lm.reset_lane(lane)?;
             feed[lane] = (size > 0).then_some(bos);
         }
         let mut done = vec![0u64; sizes.len()];

@@ -1,9 +1,9 @@
 //! The nacz container, format version 1 (specified in `format-spec/nacz-format.md`).
 //!
 //! A file is one or more frames; frames concatenate. Each frame holds one slice of the input and is checked on its
-//! own: a header checksum covers every header byte and a stream checksum covers every compressed byte, so
-//! integrity is verified without the model (`nacz test --quick`), and an xxh3 of each chunk's content and of the
-//! whole frame's content verifies the decoded bytes. Parsing does no I/O and checks every limit before allocating.
+//! own: a header checksum covers every header byte and a payload checksum every compressed byte, so integrity is
+//! verified without the model (`nacz test --quick`); a checksum of each chunk's content verifies the decoded bytes
+//! (for stored frames the payload is the content). Parsing does no I/O and checks every limit before allocating.
 
 use byteorder::{ByteOrder, LittleEndian as LE};
 use nacz_predictors::SessionConfig;
@@ -29,9 +29,7 @@ pub enum FormatError {
     BadMagic,
     #[error("truncated: {what} needs {needed} more bytes")]
     Truncated { what: &'static str, needed: usize },
-    #[error(
-        "format version {0} is not supported by this nacz (it reads version {FORMAT_VERSION})"
-    )]
+    #[error("format version {0} is not supported by this nacz (it reads version {FORMAT_VERSION})")]
     UnsupportedVersion(u8),
     #[error("unknown frame kind {0}")]
     UnknownKind(u8),
@@ -96,6 +94,7 @@ pub fn checksum(bytes: &[u8]) -> u32 {
 const KIND_STORED: u8 = 0;
 const KIND_MODELED: u8 = 1;
 const FLAG_FLASH_ATTENTION: u8 = 1;
+const FLAG_KV_Q8: u8 = 2;
 
 impl FrameHeader {
     /// Payload length that follows the header.
@@ -115,22 +114,17 @@ impl FrameHeader {
             body.extend_from_slice(&p.model_sha256);
             body.extend_from_slice(&p.engine_hash.to_le_bytes());
             let s = &p.session;
-            for v in [
-                p.n_vocab,
-                p.bos,
-                s.lanes,
-                s.window,
-                s.slide,
-                s.sink,
-                p.min_chunk_tokens,
-            ] {
+            for v in [p.n_vocab, p.bos, s.lanes, s.window, s.slide, s.sink, p.min_chunk_tokens] {
                 put_varint(&mut body, u64::from(v));
             }
-            body.push(if s.flash_attention {
-                FLAG_FLASH_ATTENTION
-            } else {
-                0
-            });
+            let mut flags = 0;
+            if s.flash_attention {
+                flags |= FLAG_FLASH_ATTENTION;
+            }
+            if s.kv_q8 {
+                flags |= FLAG_KV_Q8;
+            }
+            body.push(flags);
             put_varint(&mut body, p.chunks.len() as u64);
             for c in &p.chunks {
                 put_varint(&mut body, u64::from(c.tokens));
@@ -165,12 +159,10 @@ impl FrameHeader {
         let mut r = Reader {
             buf: &input[PREFIX_LEN..],
         };
-        let len = r
-            .varint("header length")
-            .map_err(|_| FormatError::Truncated {
-                what: "the frame header",
-                needed: 1,
-            })?;
+        let len = r.varint("header length").map_err(|_| FormatError::Truncated {
+            what: "the frame header",
+            needed: 1,
+        })?;
         if !(PREFIX_LEN as u64 + 5..=MAX_HEADER_LEN as u64).contains(&len) {
             return Err(FormatError::HeaderLength(len));
         }
@@ -214,10 +206,7 @@ impl FrameHeader {
             other => return Err(FormatError::UnknownKind(other)),
         };
         if !r.buf.is_empty() {
-            return Err(field(
-                "header length",
-                format!("{} unread header bytes", r.buf.len()),
-            ));
+            return Err(field("header length", format!("{} unread header bytes", r.buf.len())));
         }
         Ok((
             Self {
@@ -245,10 +234,7 @@ fn check_prefix(input: &[u8]) -> Result<(), FormatError> {
 }
 
 fn read_model_params(r: &mut Reader<'_>, content_len: u64) -> Result<ModelParams, FormatError> {
-    let model_sha256: [u8; 32] = r
-        .take(32, "model fingerprint")?
-        .try_into()
-        .expect("32 bytes");
+    let model_sha256: [u8; 32] = r.take(32, "model fingerprint")?.try_into().expect("32 bytes");
     let engine_hash = r.u32("engine id")?;
     let n_vocab = r.varint_u32("vocabulary size")?;
     let bos = r.varint_u32("BOS token")?;
@@ -258,7 +244,7 @@ fn read_model_params(r: &mut Reader<'_>, content_len: u64) -> Result<ModelParams
     let sink = r.varint_u32("sink")?;
     let min_chunk_tokens = r.varint_u32("minimum chunk tokens")?;
     let flags = r.u8("flags")?;
-    if flags & !FLAG_FLASH_ATTENTION != 0 {
+    if flags & !(FLAG_FLASH_ATTENTION | FLAG_KV_Q8) != 0 {
         return Err(field("flags", format!("unknown flags {flags:#04x}")));
     }
     let session = SessionConfig {
@@ -267,16 +253,12 @@ fn read_model_params(r: &mut Reader<'_>, content_len: u64) -> Result<ModelParams
         slide,
         sink,
         flash_attention: flags & FLAG_FLASH_ATTENTION != 0,
+        kv_q8: flags & FLAG_KV_Q8 != 0,
     };
-    session
-        .validate()
-        .map_err(|e| field("session", e.to_string()))?;
+    session.validate().map_err(|e| field("session", e.to_string()))?;
     let n_chunks = r.varint("chunk count")?;
     if n_chunks == 0 || n_chunks > MAX_CHUNKS as u64 || n_chunks > u64::from(lanes) {
-        return Err(field(
-            "chunk count",
-            format!("{n_chunks} chunks for {lanes} lanes"),
-        ));
+        return Err(field("chunk count", format!("{n_chunks} chunks for {lanes} lanes")));
     }
     let mut chunks = Vec::with_capacity(n_chunks as usize);
     for _ in 0..n_chunks {
@@ -399,10 +381,7 @@ pub fn read_frame(input: &[u8]) -> Result<(FrameRef<'_>, usize), FormatError> {
     if checksum(payload) != header.payload_checksum {
         return Err(FormatError::PayloadChecksum);
     }
-    Ok((
-        FrameRef { header, payload },
-        header_len + payload_len as usize,
-    ))
+    Ok((FrameRef { header, payload }, header_len + payload_len as usize))
 }
 
 #[cfg(test)]
@@ -424,6 +403,7 @@ mod tests {
                     slide: 16,
                     sink: 4,
                     flash_attention: false,
+                    kv_q8: true,
                 },
                 min_chunk_tokens: 8,
                 chunks: vec![
@@ -478,10 +458,7 @@ mod tests {
             for flip in [0x01u8, 0x80, 0xFF] {
                 let mut bad = frame.clone();
                 bad[i] ^= flip;
-                assert!(
-                    read_frame(&bad).is_err(),
-                    "byte {i} ^ {flip:#x} not detected"
-                );
+                assert!(read_frame(&bad).is_err(), "byte {i} ^ {flip:#x} not detected");
             }
         }
     }
@@ -491,10 +468,7 @@ mod tests {
         let mut frame = modeled().write();
         frame.extend_from_slice(b"abcdefgh");
         for len in 0..frame.len() {
-            assert!(
-                read_frame(&frame[..len]).is_err(),
-                "truncation to {len} not detected"
-            );
+            assert!(read_frame(&frame[..len]).is_err(), "truncation to {len} not detected");
         }
     }
 
@@ -503,9 +477,6 @@ mod tests {
         let mut bytes = modeled().write();
         bytes[6] = 0xFF;
         bytes[7] = 0xFF;
-        assert!(matches!(
-            FrameHeader::read(&bytes),
-            Err(FormatError::HeaderLength(_))
-        ));
+        assert!(matches!(FrameHeader::read(&bytes), Err(FormatError::HeaderLength(_))));
     }
 }

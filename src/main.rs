@@ -80,6 +80,9 @@ enum Command {
         /// Tokens of context the model sees.
         #[arg(long, default_value_t = DEFAULT_WINDOW)]
         window: u32,
+        /// Keep the model's keys and values as q8_0 instead of f16 (faster at long windows).
+        #[arg(long)]
+        kv_q8: bool,
         /// Input bytes per frame.
         #[arg(long, default_value_t = FRAME_BYTES, hide = true)]
         frame_bytes: usize,
@@ -126,6 +129,7 @@ fn main() -> ExitCode {
             output,
             lanes,
             window,
+            kv_q8,
             frame_bytes,
         } => {
             let settings = CompressSettings {
@@ -134,10 +138,15 @@ fn main() -> ExitCode {
                     window,
                     slide: window / 4,
                     sink: SINK_TOKENS,
-                    flash_attention: false,
+                    flash_attention: true,
+                    kv_q8,
                 },
                 min_chunk_tokens: MIN_CHUNK_TOKENS,
             };
+            if let Err(e) = check_settings(&settings, frame_bytes) {
+                eprintln!("nacz: {e}");
+                return ExitCode::FAILURE;
+            }
             let mut engine = Engine::new(loader(&global));
             for (name, input) in inputs(&files) {
                 let r = compress_one(
@@ -180,6 +189,31 @@ fn main() -> ExitCode {
     }
 }
 
+/// Settings the container or llama.cpp would refuse, caught before any work.
+fn check_settings(settings: &CompressSettings, frame_bytes: usize) -> Result<(), Error> {
+    let session = &settings.session;
+    session.validate()?;
+    if session.window % nacz_predictors::CONTEXT_PAD != 0 {
+        return Err(Error::Usage(format!(
+            "--window must be a multiple of {}",
+            nacz_predictors::CONTEXT_PAD
+        )));
+    }
+    if session.lanes as usize > nacz::container::MAX_CHUNKS {
+        return Err(Error::Usage(format!(
+            "--lanes must be at most {}",
+            nacz::container::MAX_CHUNKS
+        )));
+    }
+    if frame_bytes == 0 || frame_bytes as u64 > nacz::container::MAX_FRAME_CONTENT {
+        return Err(Error::Usage(format!(
+            "--frame-bytes must be 1..={}",
+            nacz::container::MAX_FRAME_CONTENT
+        )));
+    }
+    Ok(())
+}
+
 fn is_broken_pipe(e: &Error) -> bool {
     matches!(e, Error::Io(io) if io.kind() == io::ErrorKind::BrokenPipe)
 }
@@ -213,17 +247,12 @@ fn loader(global: &Global) -> ModelLoader {
                 // A deterministic stand-in for tests without weights.
                 return Ok(Box::new(FakeLm::new()));
             }
-            let explicit = model_arg
-                .clone()
-                .or_else(|| std::env::var("NACZ_MODEL").ok());
+            let explicit = model_arg.clone().or_else(|| std::env::var("NACZ_MODEL").ok());
             // Decoding without an explicit model: take the manifest model the file names.
             let named = match (explicit.is_none(), wanted) {
                 (true, Some(sha)) => {
                     let sha = model::hex(sha);
-                    model::manifest()
-                        .into_iter()
-                        .find(|e| e.sha256 == sha)
-                        .map(|e| e.name)
+                    model::manifest().into_iter().find(|e| e.sha256 == sha).map(|e| e.name)
                 }
                 _ => None,
             };
@@ -252,22 +281,15 @@ fn load_model(path: &Path, threads: usize, verbose: bool) -> Result<Box<dyn Lang
 
 #[cfg(not(feature = "llama"))]
 fn load_model(_: &Path, _: usize, _: bool) -> Result<Box<dyn LanguageModel>, Error> {
-    Err(Error::Model(
-        "this nacz was built without the `llama` feature".into(),
-    ))
+    Err(Error::Model("this nacz was built without the `llama` feature".into()))
 }
 
 /// ggml in this build uses AVX2, FMA and F16C; without them it would die on an illegal instruction.
 #[cfg(feature = "llama")]
 fn check_cpu() -> Result<(), Error> {
     #[cfg(target_arch = "x86_64")]
-    if !(is_x86_feature_detected!("avx2")
-        && is_x86_feature_detected!("fma")
-        && is_x86_feature_detected!("f16c"))
-    {
-        return Err(Error::Model(
-            "this nacz needs a CPU with AVX2, FMA and F16C".into(),
-        ));
+    if !(is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") && is_x86_feature_detected!("f16c")) {
+        return Err(Error::Model("this nacz needs a CPU with AVX2, FMA and F16C".into()));
     }
     Ok(())
 }
@@ -278,12 +300,7 @@ enum Target {
     File(PathBuf),
 }
 
-fn target_for(
-    input: &Option<PathBuf>,
-    output: &Output,
-    n_inputs: usize,
-    compress: bool,
-) -> Result<Target, Error> {
+fn target_for(input: &Option<PathBuf>, output: &Output, n_inputs: usize, compress: bool) -> Result<Target, Error> {
     if output.stdout {
         return Ok(Target::Stdout);
     }
@@ -312,9 +329,7 @@ fn target_for(
         Ok(Target::File(out.into()))
     } else {
         match name.strip_suffix(SUFFIX) {
-            Some(stem) if !stem.is_empty() && !stem.ends_with('/') => {
-                Ok(Target::File(PathBuf::from(stem)))
-            }
+            Some(stem) if !stem.is_empty() && !stem.ends_with('/') => Ok(Target::File(PathBuf::from(stem))),
             _ => Err(Error::Usage(format!(
                 "unknown suffix: expected {SUFFIX} (or use -o / -c)"
             ))),
@@ -431,9 +446,7 @@ fn compress_one(
         let secs = start.elapsed().as_secs_f64();
         eprintln!(
             "nacz: {}: {} -> {} bytes ({:.3} bits/byte), {} tokens in {:.1} s ({:.0} tok/s)",
-            input
-                .as_ref()
-                .map_or("(stdin)".into(), |p| p.display().to_string()),
+            input.as_ref().map_or("(stdin)".into(), |p| p.display().to_string()),
             totals.input_bytes,
             totals.output_bytes,
             8.0 * totals.output_bytes as f64 / totals.input_bytes.max(1) as f64,
@@ -463,12 +476,7 @@ fn decompress_one(
     finish_source(input, output)
 }
 
-fn test_one(
-    engine: &mut Engine,
-    input: &Option<PathBuf>,
-    quick: bool,
-    global: &Global,
-) -> Result<(), Error> {
+fn test_one(engine: &mut Engine, input: &Option<PathBuf>, quick: bool, global: &Global) -> Result<(), Error> {
     let (mut reader, _) = open_input(input)?;
     if quick {
         stream::for_each_frame(&mut reader, |_, _| Ok(()))?;
@@ -480,9 +488,7 @@ fn test_one(
     if global.verbose {
         eprintln!(
             "nacz: {}: OK",
-            input
-                .as_ref()
-                .map_or("(stdin)".into(), |p| p.display().to_string())
+            input.as_ref().map_or("(stdin)".into(), |p| p.display().to_string())
         );
     }
     Ok(())
@@ -490,9 +496,7 @@ fn test_one(
 
 fn info_one(input: &Option<PathBuf>) -> Result<(), Error> {
     let (mut reader, size) = open_input(input)?;
-    let name = input
-        .as_ref()
-        .map_or("(stdin)".into(), |p| p.display().to_string());
+    let name = input.as_ref().map_or("(stdin)".into(), |p| p.display().to_string());
     let mut lines = Vec::new();
     let mut original = 0u64;
     let mut compressed = 0u64;
@@ -502,16 +506,14 @@ fn info_one(input: &Option<PathBuf>) -> Result<(), Error> {
         original += h.content_len;
         compressed += frame.payload.len() as u64;
         match &h.body {
-            FrameBody::Stored => {
-                lines.push(format!("  frame {index}: stored, {} bytes", h.content_len))
-            }
+            FrameBody::Stored => lines.push(format!("  frame {index}: stored, {} bytes", h.content_len)),
             FrameBody::Modeled(p) => {
                 let t: u64 = p.chunks.iter().map(|c| u64::from(c.tokens)).sum();
                 tokens += t;
                 let sc = &p.session;
                 lines.push(format!(
                     "  frame {index}: {} bytes, {t} tokens, {} chunks, {} bytes coded\n    model sha256 {}{}\n    \
-                     engine {:#010x}{}\n    lanes {}, window {}, slide {}, sink {}, flash attention {}, \
+                     engine {:#010x}{}\n    lanes {}, window {}, slide {}, sink {}, flash attention {}, KV cache {}, \
                      min chunk tokens {}, alphabet {}, BOS {}, CDF 24-bit, predictors: lm",
                     h.content_len,
                     p.chunks.len(),
@@ -525,6 +527,7 @@ fn info_one(input: &Option<PathBuf>) -> Result<(), Error> {
                     sc.slide,
                     sc.sink,
                     if sc.flash_attention { "on" } else { "off" },
+                    if sc.kv_q8 { "q8_0" } else { "f16" },
                     p.min_chunk_tokens,
                     p.n_vocab,
                     p.bos
@@ -540,7 +543,11 @@ fn info_one(input: &Option<PathBuf>) -> Result<(), Error> {
     );
     println!(
         "  original {original} bytes, compressed {} bytes, ratio {:.3}, {:.4} bits/byte, {tokens} tokens",
-        if size.is_some() { file_size.to_string() } else { format!("{compressed} (payload)") },
+        if size.is_some() {
+            file_size.to_string()
+        } else {
+            format!("{compressed} (payload)")
+        },
         original as f64 / file_size.max(1) as f64,
         8.0 * file_size as f64 / original.max(1) as f64
     );

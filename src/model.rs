@@ -84,9 +84,7 @@ pub fn model_dirs() -> Vec<PathBuf> {
 /// Where the model is, from `--model` (a manifest name or a path), then `NACZ_MODEL`, then the default model in
 /// the model directories.
 pub fn resolve(arg: Option<&str>) -> Result<PathBuf, Error> {
-    let choice = arg
-        .map(str::to_string)
-        .or_else(|| std::env::var("NACZ_MODEL").ok());
+    let choice = arg.map(str::to_string).or_else(|| std::env::var("NACZ_MODEL").ok());
     let name = match choice {
         Some(choice) => {
             if let Some(entry) = manifest().into_iter().find(|e| e.name == choice) {
@@ -99,7 +97,11 @@ pub fn resolve(arg: Option<&str>) -> Result<PathBuf, Error> {
             return Err(Error::Model(format!(
                 "model `{choice}` is neither a file nor a known model name ({}); fetch the default with \
                  `bash models/fetch.sh {DEFAULT_MODEL}`",
-                manifest().iter().map(|e| e.name.as_str()).collect::<Vec<_>>().join(", ")
+                manifest()
+                    .iter()
+                    .map(|e| e.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )));
         }
         None => DEFAULT_MODEL.to_string(),
@@ -113,16 +115,22 @@ pub fn resolve(arg: Option<&str>) -> Result<PathBuf, Error> {
 
 fn find_entry(entry: &ManifestEntry) -> Result<PathBuf, Error> {
     let dirs = model_dirs();
-    dirs.iter().map(|d| d.join(&entry.file)).find(|p| p.is_file()).ok_or_else(|| {
-        Error::Model(format!(
-            "model {} ({}) not found in {}; fetch and verify it with `bash models/fetch.sh {}` (from the nacz \
+    dirs.iter()
+        .map(|d| d.join(&entry.file))
+        .find(|p| p.is_file())
+        .ok_or_else(|| {
+            Error::Model(format!(
+                "model {} ({}) not found in {}; fetch and verify it with `bash models/fetch.sh {}` (from the nacz \
              source tree), or pass --model PATH",
-            entry.name,
-            entry.file,
-            dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", "),
-            entry.name
-        ))
-    })
+                entry.name,
+                entry.file,
+                dirs.iter()
+                    .map(|d| d.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                entry.name
+            ))
+        })
 }
 
 fn cache_file() -> Option<PathBuf> {
@@ -136,10 +144,7 @@ fn cache_file() -> Option<PathBuf> {
 pub fn fingerprint(path: &Path) -> Result<[u8; 32], Error> {
     let canonical = fs::canonicalize(path)?;
     let meta = fs::metadata(&canonical)?;
-    let mtime = meta
-        .modified()?
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
+    let mtime = meta.modified()?.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
     let key = format!("{}\t{}\t{}", canonical.display(), meta.len(), mtime);
     let cache = cache_file();
     let cached = cache
@@ -202,15 +207,9 @@ mod tests {
 
     #[test]
     fn manifest_has_the_default_model() {
-        let entry = manifest()
-            .into_iter()
-            .find(|e| e.name == DEFAULT_MODEL)
-            .unwrap();
+        let entry = manifest().into_iter().find(|e| e.name == DEFAULT_MODEL).unwrap();
         assert_eq!(entry.size, 98_362_432);
-        assert_eq!(
-            parse_hex32(&entry.sha256).map(|s| hex(&s)),
-            Some(entry.sha256.clone())
-        );
+        assert_eq!(parse_hex32(&entry.sha256).map(|s| hex(&s)), Some(entry.sha256.clone()));
     }
 
     #[test]

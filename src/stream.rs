@@ -4,9 +4,7 @@
 use std::io::{self, Read, Write};
 
 use crate::codec::{CompressSettings, Engine, Progress};
-use crate::container::{
-    read_frame, FormatError, FrameHeader, FrameRef, MAX_FRAME_CONTENT, MAX_FRAME_PREFIX,
-};
+use crate::container::{read_frame, FormatError, FrameHeader, FrameRef, MAX_FRAME_CONTENT, MAX_FRAME_PREFIX};
 use crate::Error;
 
 /// Input bytes per frame. Large enough that a frame's lanes get long chunks, small enough for bounded memory.
@@ -68,11 +66,7 @@ pub fn compress(
 
 /// Reads one whole frame (header and payload) from a stream into `buf`; `Ok(false)` at a clean end of input.
 /// Allocation follows the bytes actually present, so a lying length field cannot make it allocate.
-pub fn read_frame_bytes(
-    input: &mut dyn Read,
-    buf: &mut Vec<u8>,
-    index: usize,
-) -> Result<bool, Error> {
+pub fn read_frame_bytes(input: &mut dyn Read, buf: &mut Vec<u8>, index: usize) -> Result<bool, Error> {
     buf.clear();
     let frame_err = |source| Error::Frame { index, source };
     let mut prefix = [0u8; MAX_FRAME_PREFIX];
@@ -85,9 +79,7 @@ pub fn read_frame_bytes(
     let header_len = loop {
         match FrameHeader::announced_len(buf) {
             Ok(len) => break len,
-            Err(FormatError::Truncated { .. })
-                if buf.len() >= 7 && buf.len() < MAX_FRAME_PREFIX =>
-            {
+            Err(FormatError::Truncated { .. }) if buf.len() >= 7 && buf.len() < MAX_FRAME_PREFIX => {
                 let mut byte = [0u8; 1];
                 if read_full(input, &mut byte)? == 0 {
                     return Err(frame_err(FormatError::Truncated {
@@ -103,9 +95,7 @@ pub fn read_frame_bytes(
     if header_len < buf.len() {
         return Err(frame_err(FormatError::HeaderLength(header_len as u64)));
     }
-    input
-        .take((header_len - buf.len()) as u64)
-        .read_to_end(buf)?;
+    input.take((header_len - buf.len()) as u64).read_to_end(buf)?;
     let (header, _) = FrameHeader::read(buf).map_err(frame_err)?;
     let payload_len = header.payload_len();
     if payload_len > MAX_FRAME_CONTENT + (1 << 20) {

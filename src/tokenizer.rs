@@ -12,6 +12,18 @@ fn is_control(b: u8) -> bool {
     (b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r')) || b == 0x7F
 }
 
+/// Fraction of `input` that is binary rather than text: bytes of invalid UTF-8 and control bytes.
+pub fn binary_fraction(input: &[u8]) -> f64 {
+    if input.is_empty() {
+        return 0.0;
+    }
+    let binary: usize = input
+        .utf8_chunks()
+        .map(|c| c.invalid().len() + c.valid().bytes().filter(|&b| is_control(b)).count())
+        .sum();
+    binary as f64 / input.len() as f64
+}
+
 /// Tokenizes `input` so that [`detokenize`] gives it back exactly.
 pub fn tokenize(lm: &dyn LanguageModel, input: &[u8]) -> Vec<TokenId> {
     let vocab = lm.vocab();
@@ -94,6 +106,13 @@ mod tests {
         round_trip("caf\u{e9} \u{65e5}\u{672c}\r\n".as_bytes());
         round_trip(&[b' '; 5000]);
         round_trip(&[0u8; 1000]);
+    }
+
+    #[test]
+    fn binary_fraction_counts_invalid_utf8_and_controls() {
+        assert_eq!(binary_fraction(b""), 0.0);
+        assert_eq!(binary_fraction("plain text\r\n\tcaf\u{e9}".as_bytes()), 0.0);
+        assert_eq!(binary_fraction(b"ab\x00\xff"), 0.5);
     }
 
     #[test]

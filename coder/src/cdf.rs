@@ -86,11 +86,7 @@ impl Cdf {
         let mut factor = 1.0;
         let (mut sum, mut argmax) = sum_and_argmax(probs, factor);
         if sum.is_infinite() || (sum > 0.0 && sum < TINY_SUM) {
-            factor = if sum.is_infinite() {
-                pow2(-600)
-            } else {
-                pow2(600)
-            };
+            factor = if sum.is_infinite() { pow2(-600) } else { pow2(600) };
             (sum, argmax) = sum_and_argmax(probs, factor);
         }
 
@@ -254,10 +250,7 @@ mod tests {
         let mut cdf = Cdf::new();
         cdf.quantize_into(&[1.0, 3.0, 3.0]).unwrap();
         let scale = f64::from(CDF_TOTAL - 3) / 7.0;
-        let floors: Vec<u32> = [1.0, 3.0, 3.0]
-            .iter()
-            .map(|w| 1 + (w * scale) as u32)
-            .collect();
+        let floors: Vec<u32> = [1.0, 3.0, 3.0].iter().map(|w| 1 + (w * scale) as u32).collect();
         let remainder = CDF_TOTAL - floors.iter().sum::<u32>();
         assert_eq!(cdf.range(0).1, floors[0]);
         assert_eq!(cdf.range(1).1, floors[1] + remainder);
@@ -280,9 +273,7 @@ mod tests {
 
     #[test]
     fn f32_and_f64_paths_agree() {
-        let w: Vec<f32> = (0..1000)
-            .map(|i| ((i * 7919) % 1013) as f32 / 1013.0)
-            .collect();
+        let w: Vec<f32> = (0..1000).map(|i| ((i * 7919) % 1013) as f32 / 1013.0).collect();
         let w64: Vec<f64> = w.iter().map(|&x| f64::from(x)).collect();
         let (mut a, mut b) = (Cdf::new(), Cdf::new());
         a.quantize_into(&w).unwrap();

@@ -46,11 +46,12 @@ const THREE_QUARTERS: u32 = 3 << 30;
 fn narrow(low: u32, high: u32, start: u32, freq: u32) -> (u32, u32) {
     let range = u64::from(high - low) + 1;
     let end = u64::from(start + freq);
-    // range * end / 2^24 <= range and >= 64 (see the module docs), so neither
-    // the subtraction nor the additions can leave u32.
-    let new_high = low + ((range * end) >> PRECISION_BITS) as u32 - 1;
-    let new_low = low + ((range * u64::from(start)) >> PRECISION_BITS) as u32;
-    (new_low, new_high)
+    // In u64: range * end / 2^24 reaches 2^32 when the last symbol is coded at full range; the results fit u32
+    // because they stay within [low, high].
+    let low64 = u64::from(low);
+    let new_high = low64 + ((range * end) >> PRECISION_BITS) - 1;
+    let new_low = low64 + ((range * u64::from(start)) >> PRECISION_BITS);
+    (new_low as u32, new_high as u32)
 }
 
 /// Panics on an interval that is empty or leaves `0..CDF_TOTAL`: coding one

@@ -106,8 +106,7 @@ proptest! {
 #[test]
 fn golden_small_table() {
     let mut cdf = Cdf::new();
-    cdf.quantize_into(&[0.5, 0.25, 0.125, 0.125, 0.0, f32::NAN])
-        .unwrap();
+    cdf.quantize_into(&[0.5, 0.25, 0.125, 0.125, 0.0, f32::NAN]).unwrap();
     // scale = 2^24 - 6; floors + 1 = 8388606, 4194303, 2097152, 2097152, 1, 1;
     // the remainder 1 goes to symbol 0.
     assert_eq!(

@@ -62,8 +62,11 @@ const LOST_BYTES: [u8; 2] = [0x04, 0x1D];
 
 #[derive(Clone, Debug, Default)]
 struct Lane {
-    history: Vec<TokenId>,
+    /// The last two tokens fed.
+    last: [TokenId; 2],
     position: u32,
+    /// For each token, the token that followed it last time (a bigram memory, so repeated text compresses).
+    follower: Vec<Option<TokenId>>,
 }
 
 /// Deterministic fake language model (see the module docs).
@@ -110,11 +113,10 @@ impl FakeLm {
 
     fn fill_logits(lane: &Lane, n_live: usize, out: &mut [f32]) {
         let n = out.len() as u64;
-        let last = u64::from(*lane.history.last().unwrap_or(&0));
-        let prev = u64::from(lane.history.iter().rev().nth(1).copied().unwrap_or(0));
+        let last = u64::from(lane.last[1]);
+        let prev = u64::from(lane.last[0]);
         let favourite = (last * 31 + prev * 7 + 3) % n;
-        let mut state =
-            last.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ prev ^ (u64::from(lane.position) << 32);
+        let mut state = last.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ prev ^ (u64::from(lane.position) << 32);
         for (v, logit) in out.iter_mut().enumerate() {
             state = state
                 .wrapping_mul(6_364_136_223_846_793_005)
@@ -125,6 +127,9 @@ impl FakeLm {
         // Byte tokens of printable ASCII get a boost so text compresses a little, as with a real model.
         for b in b' '..=b'z' {
             out[256 - b as usize] += 1.5;
+        }
+        if let Some(next) = lane.follower.get(last as usize).copied().flatten() {
+            out[next as usize] += 8.0;
         }
         // Batch-composition and position sensitivity, like llama.cpp's kernels.
         out[(lane.position as usize) % out.len()] += 0.001 * n_live as f32;
@@ -182,9 +187,7 @@ impl LanguageModel for FakeLm {
     }
 
     fn step(&mut self, feed: &[Option<TokenId>]) -> Result<(), LmError> {
-        let config = self
-            .config
-            .ok_or_else(|| LmError::Config("step before begin".into()))?;
+        let config = self.config.ok_or_else(|| LmError::Config("step before begin".into()))?;
         if feed.len() != self.lanes.len() {
             return Err(LmError::Config(format!(
                 "{} feeds for {} lanes",
@@ -208,7 +211,12 @@ impl LanguageModel for FakeLm {
             if lane.position == config.window {
                 lane.position -= config.slide;
             }
-            lane.history.push(self.vocab.model_input(token));
+            let token = self.vocab.model_input(token);
+            if lane.follower.is_empty() {
+                lane.follower = vec![None; self.vocab.n_model_tokens()];
+            }
+            lane.follower[lane.last[1] as usize] = Some(token);
+            lane.last = [lane.last[1], token];
             lane.position += 1;
             Self::fill_logits(lane, n_live, &mut self.logits[lane_id]);
         }
@@ -244,6 +252,7 @@ mod tests {
             slide: 4,
             sink: 2,
             flash_attention: false,
+            kv_q8: false,
         };
         let mut a = FakeLm::new();
         a.begin(config).unwrap();

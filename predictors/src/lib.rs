@@ -14,5 +14,5 @@ mod softmax;
 pub use fake::FakeLm;
 #[cfg(feature = "llama")]
 pub use llama::{engine_id as llama_engine_id, LlamaLm};
-pub use lm::{LanguageModel, LmError, SessionConfig, TokenId, Vocab};
+pub use lm::{LanguageModel, LmError, SessionConfig, TokenId, Vocab, CONTEXT_PAD};
 pub use softmax::softmax_into;

@@ -7,7 +7,7 @@ use std::num::NonZeroU32;
 use std::path::Path;
 use std::sync::OnceLock;
 
-use llama_cpp_2::context::params::LlamaContextParams;
+use llama_cpp_2::context::params::{KvCacheType, LlamaContextParams};
 use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::llama_backend::LlamaBackend;
 use llama_cpp_2::llama_batch::LlamaBatch;
@@ -15,7 +15,7 @@ use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::token::LlamaToken;
 
-use crate::lm::{LanguageModel, LmError, SessionConfig, TokenId, Vocab};
+use crate::lm::{LanguageModel, LmError, SessionConfig, TokenId, Vocab, CONTEXT_PAD};
 
 static BACKEND: OnceLock<Result<LlamaBackend, String>> = OnceLock::new();
 
@@ -30,9 +30,12 @@ fn backend() -> Result<&'static LlamaBackend, LmError> {
         .map_err(|e| LmError::Context(format!("llama.cpp backend: {e}")))
 }
 
+/// The llama.cpp bindings this build links (pinned in Cargo.toml; a test checks Cargo.lock agrees).
+pub const LLAMA_CPP_SYS_VERSION: &str = "0.1.161";
+
 /// The engine and ISA this binary's llama.cpp was built for, e.g.
-/// `llama-cpp-sys-2=0.1.161 CPU : SSE3 = 1 | AVX2 = 1 | ...`. Logits differ between ISA levels, so a file records
-/// this and is only decoded by a binary reporting the same string.
+/// `llama-cpp-sys-2=0.1.161 cpu[CPU : SSE3 = 1,AVX2 = 1,...]`. Logits differ between ISA levels, so a file records
+/// a hash of this and is only decoded by a binary reporting the same string.
 pub fn engine_id() -> String {
     // SAFETY: llama_print_system_info returns a static NUL-terminated string.
     let info = unsafe { CStr::from_ptr(llama_cpp_sys_2::llama_print_system_info()) };
@@ -43,7 +46,7 @@ pub fn engine_id() -> String {
         .map(str::trim)
         .filter(|f| f.ends_with("= 1") && !f.starts_with("REPACK"))
         .collect();
-    format!("llama-cpp-sys-2=0.1.161 cpu[{}]", features.join(","))
+    format!("llama-cpp-sys-2={LLAMA_CPP_SYS_VERSION} cpu[{}]", features.join(","))
 }
 
 struct Lane {
@@ -79,17 +82,15 @@ impl LlamaLm {
         };
         let backend = backend()?;
         let params = LlamaModelParams::default().with_n_gpu_layers(0);
-        let model = LlamaModel::load_from_file(backend, path, &params)
-            .map_err(|e| load_err(e.to_string()))?;
+        let model = LlamaModel::load_from_file(backend, path, &params).map_err(|e| load_err(e.to_string()))?;
         let model: &'static LlamaModel = Box::leak(Box::new(model));
         let llama_vocab = model.vocab();
-        let n_vocab = usize::try_from(llama_vocab.n_tokens())
-            .map_err(|_| load_err("negative vocabulary size".into()))?;
+        let n_vocab =
+            usize::try_from(llama_vocab.n_tokens()).map_err(|_| load_err("negative vocabulary size".into()))?;
         let pieces = (0..n_vocab)
             .map(|id| llama_vocab.token_to_piece(LlamaToken(id as i32), false, None))
             .collect();
-        let bos = u32::try_from(llama_vocab.bos().0)
-            .map_err(|_| load_err("the model has no BOS token".into()))?;
+        let bos = u32::try_from(llama_vocab.bos().0).map_err(|_| load_err("the model has no BOS token".into()))?;
         let vocab = Vocab::new(pieces, bos).map_err(|e| load_err(e.to_string()))?;
         let threads = i32::try_from(threads.max(1)).unwrap_or(i32::MAX);
         Ok(Self {
@@ -133,6 +134,12 @@ impl LanguageModel for LlamaLm {
 
     fn begin(&mut self, config: SessionConfig) -> Result<(), LmError> {
         config.validate()?;
+        if config.window % CONTEXT_PAD != 0 {
+            return Err(LmError::Config(format!(
+                "llama.cpp needs a window that is a multiple of {CONTEXT_PAD} tokens, got {}",
+                config.window
+            )));
+        }
         // Drop the old context before allocating the new one.
         self.session = None;
         let n_ctx = config
@@ -145,6 +152,11 @@ impl LanguageModel for LlamaLm {
         } else {
             llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_DISABLED
         };
+        let kv_type = if config.kv_q8 {
+            KvCacheType::Q8_0
+        } else {
+            KvCacheType::F16
+        };
         // n_batch = n_ubatch = lanes: a step never holds more tokens than lanes, and a fixed ubatch keeps the
         // kernels' split of the batch identical on both sides.
         let params = LlamaContextParams::default()
@@ -154,6 +166,8 @@ impl LanguageModel for LlamaLm {
             .with_n_seq_max(config.lanes)
             .with_kv_unified(false)
             .with_flash_attention_policy(flash)
+            .with_type_k(kv_type)
+            .with_type_v(kv_type)
             .with_n_threads(self.threads)
             .with_n_threads_batch(self.threads)
             .with_no_perf(true);
@@ -213,10 +227,7 @@ impl LanguageModel for LlamaLm {
             )));
         }
         let SessionConfig {
-            window,
-            slide,
-            sink,
-            ..
+            window, slide, sink, ..
         } = session.config;
         session.batch.clear();
         for (lane_id, token) in feed.iter().enumerate() {
@@ -268,5 +279,22 @@ impl LanguageModel for LlamaLm {
             .batch_index
             .expect("logits of a lane not fed in the last step");
         session.context.get_logits_ith(index)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The engine id names the bindings version; it must be the one Cargo.lock actually links.
+    #[test]
+    fn engine_version_matches_the_lock_file() {
+        let lock = include_str!("../../Cargo.lock");
+        let entry = lock
+            .split("[[package]]")
+            .find(|p| p.contains("name = \"llama-cpp-sys-2\""))
+            .unwrap();
+        assert!(
+            entry.contains(&format!("version = \"{}\"", super::LLAMA_CPP_SYS_VERSION)),
+            "{entry}"
+        );
     }
 }

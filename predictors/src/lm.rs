@@ -21,6 +21,9 @@ pub enum LmError {
     TokenOutOfRange { token: TokenId, n_vocab: usize },
 }
 
+/// llama.cpp pads each sequence's context to a multiple of this, so windows must be multiples of it.
+pub const CONTEXT_PAD: u32 = 256;
+
 /// Everything about a decoding session that can change a logit. The container stores each field; the decoder
 /// rebuilds the same session from the header, so both sides issue identical decode calls.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,16 +38,15 @@ pub struct SessionConfig {
     pub sink: u32,
     /// Whether llama.cpp's flash-attention kernels are used.
     pub flash_attention: bool,
+    /// Whether the KV cache holds keys and values as q8_0 instead of f16 (less memory traffic at long contexts).
+    pub kv_q8: bool,
 }
 
 impl SessionConfig {
     /// Checks the relations the backend relies on.
     pub fn validate(&self) -> Result<(), LmError> {
         if self.lanes == 0 || self.lanes > 256 {
-            return Err(LmError::Config(format!(
-                "lanes must be 1..=256, got {}",
-                self.lanes
-            )));
+            return Err(LmError::Config(format!("lanes must be 1..=256, got {}", self.lanes)));
         }
         if self.window < 16 || self.window > 1 << 17 {
             return Err(LmError::Config(format!(
@@ -52,8 +54,7 @@ impl SessionConfig {
                 self.window
             )));
         }
-        if self.slide == 0 || u64::from(self.slide) + u64::from(self.sink) >= u64::from(self.window)
-        {
+        if self.slide == 0 || u64::from(self.slide) + u64::from(self.sink) >= u64::from(self.window) {
             return Err(LmError::Config(format!(
                 "slide ({}) plus sink ({}) must be below the window ({}), and slide above 0",
                 self.slide, self.sink, self.window

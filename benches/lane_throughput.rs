@@ -1,0 +1,79 @@
+//! LM throughput by lane count and window: tokens per second of lockstep batched decoding with the real model,
+//! probability work (softmax + CDF) included, as the codec runs it. Run:
+//! `cargo bench --bench lane_throughput -- [STEPS] [LANES,..] [WINDOW,..] [flash:0|1] [kv:f16|q8]`.
+
+use std::time::Instant;
+
+use nacz::model;
+use nacz_coder::Cdf;
+use nacz_predictors::{softmax_into, LanguageModel, LlamaLm, SessionConfig};
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let steps: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(256);
+    let list = |i: usize, default: &str| -> Vec<u32> {
+        args.get(i)
+            .map_or(default, String::as_str)
+            .split(',')
+            .map(|v| v.parse().unwrap())
+            .collect()
+    };
+    let lanes_list = list(1, "1,4,8,16");
+    let windows = list(2, "2048");
+    let flash = args.get(3).is_some_and(|f| f == "1");
+    let kv_q8 = args.get(4).is_some_and(|f| f == "q8");
+    let path = model::resolve(None).expect("model");
+    let threads = std::env::var("NACZ_THREADS")
+        .ok()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let mut lm = LlamaLm::load(&path, model::fingerprint(&path).unwrap(), threads).unwrap();
+    let text = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/alice-head.txt")).unwrap();
+    let tokens = lm.tokenize(&text);
+    let (mut probs, mut cdf) = (Vec::new(), Cdf::new());
+    for &window in &windows {
+        for &lanes in &lanes_list {
+            let config = SessionConfig {
+                lanes,
+                window,
+                slide: window / 4,
+                sink: 4,
+                flash_attention: flash,
+                kv_q8,
+            };
+            lm.begin(config).unwrap();
+            let start = Instant::now();
+            let mut lm_time = 0.0;
+            let mut segment = (Instant::now(), 0.0f64);
+            for step in 0..steps {
+                if step > 0 && step % 256 == 0 {
+                    let secs = segment.0.elapsed().as_secs_f64();
+                    println!(
+                        "  steps {:5}..{step:5}: {:7.1} tok/s",
+                        step - 256,
+                        256.0 * f64::from(lanes) / secs
+                    );
+                    segment = (Instant::now(), 0.0);
+                }
+                let feed: Vec<_> = (0..lanes as usize)
+                    .map(|l| Some(tokens[(step + 7 * l) % tokens.len()]))
+                    .collect();
+                let t = Instant::now();
+                lm.step(&feed).unwrap();
+                lm_time += t.elapsed().as_secs_f64();
+                for lane in 0..lanes as usize {
+                    softmax_into(lm.logits(lane), &mut probs);
+                    cdf.quantize_into(&probs).unwrap();
+                }
+            }
+            let secs = start.elapsed().as_secs_f64();
+            let n = (steps * lanes as usize) as f64;
+            println!(
+                "window {window:5} lanes {lanes:3} flash {}: {:7.1} tok/s ({:.1}% of time outside the LM), {steps} steps",
+                u8::from(flash),
+                n / secs,
+                100.0 * (secs - lm_time) / secs
+            );
+        }
+    }
+}

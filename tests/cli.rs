@@ -1,0 +1,146 @@
+//! The command line as a user meets it, with the fake model (`--model @fake`): files and pipes, suffixes, refusing
+//! to overwrite, `--rm`, exit codes and messages, and no partial output on errors.
+
+use std::fs;
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+fn nacz(dir: &Path, args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_nacz"))
+        .args(["--model", "@fake"])
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+const TEXT: &[u8] = b"It was the best of times, it was the worst of times, it was the age of wisdom.\n";
+
+#[test]
+fn file_round_trip_keeps_the_source_and_refuses_to_overwrite() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("book.txt"), TEXT.repeat(50)).unwrap();
+    let out = nacz(dir.path(), &["compress", "book.txt"], b"");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(dir.path().join("book.txt").exists(), "source must be kept by default");
+    let compressed = fs::read(dir.path().join("book.txt.nacz")).unwrap();
+
+    let again = nacz(dir.path(), &["compress", "book.txt"], b"");
+    assert_eq!(again.status.code(), Some(1));
+    assert!(
+        stderr(&again).contains("nacz: book.txt: ") && stderr(&again).contains("already exists"),
+        "{}",
+        stderr(&again)
+    );
+    assert_eq!(
+        fs::read(dir.path().join("book.txt.nacz")).unwrap(),
+        compressed,
+        "output was overwritten"
+    );
+
+    fs::rename(dir.path().join("book.txt"), dir.path().join("orig.txt")).unwrap();
+    let out = nacz(dir.path(), &["decompress", "book.txt.nacz"], b"");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(fs::read(dir.path().join("book.txt")).unwrap(), TEXT.repeat(50));
+    let out = nacz(dir.path(), &["decompress", "-f", "--rm", "book.txt.nacz"], b"");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        !dir.path().join("book.txt.nacz").exists(),
+        "--rm removes the source after success"
+    );
+}
+
+#[test]
+fn pipes_work_both_ways() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = [TEXT, b"\x00\xff binary tail"].concat();
+    let compressed = nacz(dir.path(), &["compress"], &input);
+    assert!(compressed.status.success(), "{}", stderr(&compressed));
+    assert!(compressed.stdout.starts_with(b"NACZ"));
+    let restored = nacz(dir.path(), &["decompress", "-"], &compressed.stdout);
+    assert!(restored.status.success(), "{}", stderr(&restored));
+    assert_eq!(restored.stdout, input);
+    let empty = nacz(dir.path(), &["compress", "-c"], b"");
+    assert_eq!(nacz(dir.path(), &["decompress"], &empty.stdout).stdout, b"");
+}
+
+#[test]
+fn corrupt_or_foreign_input_fails_cleanly_without_output() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("notes.txt.nacz"), b"plain text, not nacz").unwrap();
+    let out = nacz(dir.path(), &["decompress", "notes.txt.nacz"], b"");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("nacz: notes.txt.nacz: frame 0: not a nacz file"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!dir.path().join("notes.txt").exists(), "no output on error");
+    let leftovers: Vec<_> = fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(leftovers.len(), 1, "temporary files left behind: {leftovers:?}");
+
+    let good = nacz(dir.path(), &["compress"], &TEXT.repeat(20)).stdout;
+    let mut bad = good.clone();
+    let last = bad.len() - 1;
+    bad[last] ^= 0x40;
+    fs::write(dir.path().join("bad.nacz"), &bad).unwrap();
+    for args in [
+        &["test", "--quick", "bad.nacz"][..],
+        &["test", "bad.nacz"],
+        &["decompress", "bad.nacz"],
+    ] {
+        let out = nacz(dir.path(), args, b"");
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert!(stderr(&out).contains("checksum mismatch"), "{args:?}: {}", stderr(&out));
+    }
+    assert!(!dir.path().join("bad").exists());
+}
+
+#[test]
+fn missing_input_and_unknown_suffix_are_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = nacz(dir.path(), &["compress", "nope.txt"], b"");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).starts_with("nacz: nope.txt: "), "{}", stderr(&out));
+    fs::write(dir.path().join("x.bin"), b"data").unwrap();
+    let out = nacz(dir.path(), &["decompress", "x.bin"], b"");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("suffix"), "{}", stderr(&out));
+}
+
+#[test]
+fn info_and_quick_test_need_no_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let compressed = nacz(dir.path(), &["compress", "--lanes", "2"], &TEXT.repeat(200)).stdout;
+    fs::write(dir.path().join("t.nacz"), &compressed).unwrap();
+    // A model path that does not exist proves neither command loads one.
+    for args in [&["info", "t.nacz"][..], &["test", "--quick", "t.nacz"]] {
+        let out = Command::new(env!("CARGO_BIN_EXE_nacz"))
+            .args(["--model", "/nonexistent.gguf"])
+            .args(args)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        if args[0] == "info" {
+            let text = String::from_utf8_lossy(&out.stdout);
+            let original = format!("original {} bytes", TEXT.len() * 200);
+            for needle in [original.as_str(), "model sha256 66616b65", "lanes 2", "window"] {
+                assert!(text.contains(needle), "info lacks {needle:?}:\n{text}");
+            }
+        }
+    }
+}

@@ -1,0 +1,96 @@
+//! Round trips with the real SmolLM2 model through llama.cpp on small inputs (a few hundred tokens): byte
+//! exactness on hostile input, real window slides across several lanes, and identical output whatever the thread
+//! count. Without the model these tests are skipped, except under CI, where a missing model is a failure.
+#![cfg(feature = "llama")]
+
+use nacz::codec::{CompressSettings, Engine, NoProgress};
+use nacz::{model, stream};
+use nacz_predictors::{LlamaLm, SessionConfig};
+
+fn engine(threads: usize) -> Option<Engine> {
+    let path = match model::resolve(None) {
+        Ok(path) => path,
+        Err(e) if std::env::var_os("CI").is_none() => {
+            eprintln!("skipping real-model test: {e}");
+            return None;
+        }
+        Err(e) => panic!("CI needs the model: {e}"),
+    };
+    let fingerprint = model::fingerprint(&path).unwrap();
+    Some(Engine::with_model(Box::new(
+        LlamaLm::load(&path, fingerprint, threads).unwrap(),
+    )))
+}
+
+fn settings(lanes: u32, window: u32) -> CompressSettings {
+    CompressSettings {
+        session: SessionConfig {
+            lanes,
+            window,
+            slide: window / 4,
+            sink: 4,
+            flash_attention: false,
+            kv_q8: false,
+        },
+        min_chunk_tokens: 64,
+    }
+}
+
+fn compress(engine: &mut Engine, input: &[u8], settings: &CompressSettings) -> Vec<u8> {
+    let mut out = Vec::new();
+    stream::compress(engine, settings, 1 << 20, &mut &input[..], &mut out, &mut NoProgress).unwrap();
+    out
+}
+
+fn decompress(engine: &mut Engine, compressed: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    stream::decompress(engine, &mut &compressed[..], Some(&mut out), &mut NoProgress).unwrap();
+    out
+}
+
+fn sample() -> Vec<u8> {
+    let alice = include_bytes!("golden/alice-head.txt");
+    [
+        &alice[..],
+        b"\r\nControl \x00\x01\x04\x06\x13\x14\x16\x1d\x7f bytes, literal <|endoftext|><|im_start|>system\n",
+        b"invalid \xff\xfe\xc3( utf-8, caf\xc3\xa9, \xe6\x97\xa5\xe6\x9c\xac, long run:",
+        &[b' '; 120],
+        b"end\n",
+    ]
+    .concat()
+}
+
+#[test]
+fn hostile_input_round_trips_across_lanes_and_slides() {
+    let Some(mut engine) = engine(2) else { return };
+    let input = sample();
+    for (lanes, window) in [(1, 256), (3, 256)] {
+        let compressed = compress(&mut engine, &input, &settings(lanes, window));
+        assert!(
+            compressed.len() * 3 < input.len(),
+            "{} of {} bytes",
+            compressed.len(),
+            input.len()
+        );
+        assert!(
+            decompress(&mut engine, &compressed) == input,
+            "lanes {lanes} window {window}"
+        );
+    }
+}
+
+#[test]
+fn output_does_not_depend_on_threads() {
+    let (Some(mut one), Some(mut two)) = (engine(1), engine(2)) else {
+        return;
+    };
+    let input = sample();
+    let s = settings(2, 256);
+    let a = compress(&mut one, &input, &s);
+    assert_eq!(
+        a,
+        compress(&mut two, &input, &s),
+        "1 and 2 threads gave different bytes"
+    );
+    assert!(decompress(&mut one, &a) == input);
+}

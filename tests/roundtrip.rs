@@ -1,0 +1,209 @@
+//! Whole-pipeline tests with the deterministic fake model: byte-exact round trips over edge inputs and random
+//! data across lanes, windows and frame sizes; identical bytes on repeated runs; every single-byte corruption and
+//! every truncation detected; golden files that must decode and must fail.
+
+use nacz::codec::{CompressSettings, Engine, NoProgress};
+use nacz::stream;
+use nacz_predictors::{FakeLm, SessionConfig};
+
+fn settings(lanes: u32, window: u32, min_chunk_tokens: u32) -> CompressSettings {
+    CompressSettings {
+        session: SessionConfig {
+            lanes,
+            window,
+            slide: window / 4,
+            sink: 2,
+            flash_attention: false,
+            kv_q8: false,
+        },
+        min_chunk_tokens,
+    }
+}
+
+fn compress_with(input: &[u8], settings: &CompressSettings, frame_bytes: usize) -> Vec<u8> {
+    let mut engine = Engine::with_model(Box::new(FakeLm::new()));
+    let mut out = Vec::new();
+    stream::compress(
+        &mut engine,
+        settings,
+        frame_bytes,
+        &mut &input[..],
+        &mut out,
+        &mut NoProgress,
+    )
+    .unwrap();
+    out
+}
+
+fn decompress(compressed: &[u8]) -> Result<Vec<u8>, nacz::Error> {
+    let mut engine = Engine::with_model(Box::new(FakeLm::new()));
+    let mut out = Vec::new();
+    stream::decompress(&mut engine, &mut &compressed[..], Some(&mut out), &mut NoProgress)?;
+    Ok(out)
+}
+
+/// Round-trips `input` across lanes × windows × frame sizes, and checks that repeated runs give identical bytes.
+fn assert_round_trips(input: &[u8]) {
+    for (lanes, window, min_chunk, frame_bytes) in [
+        (1, 64, 16, 1 << 20),
+        (3, 32, 8, 1 << 20),
+        (4, 256, 4, 97),
+        (8, 16, 1, 1 << 20),
+    ] {
+        let s = settings(lanes, window, min_chunk);
+        let compressed = compress_with(input, &s, frame_bytes);
+        assert_eq!(
+            compress_with(input, &s, frame_bytes),
+            compressed,
+            "compression is not deterministic"
+        );
+        let restored = decompress(&compressed).unwrap();
+        assert!(
+            restored == input,
+            "round trip failed: lanes {lanes}, window {window}, frame {frame_bytes}"
+        );
+    }
+}
+
+/// Some English-like text with repetition, long enough for several lanes and window slides.
+fn text(len: usize) -> Vec<u8> {
+    let words = [
+        "the ", "cat ", "and ", "the ", "hat ", "sat ", "on ", "a ", "mat.\n", "The ", "end, ",
+    ];
+    let mut out = Vec::new();
+    let mut i = 7usize;
+    while out.len() < len {
+        i = (i * 31 + 17) % 1009;
+        out.extend_from_slice(words[i % words.len()].as_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+#[test]
+fn edge_cases_round_trip() {
+    let all_bytes: Vec<u8> = (0..=255u8).collect();
+    let cases: Vec<Vec<u8>> = vec![
+        Vec::new(),
+        b"a".to_vec(),
+        all_bytes.repeat(3),
+        b"ctl \x00\x01\x04\x06\x13\x14\x16\x1d\x7f end".to_vec(),
+        b"literal <|endoftext|> and <|im_start|>user\n".to_vec(),
+        b"bad utf8 \xff\xfe\xc3 \xe6\x97 tail".to_vec(),
+        b"line one\r\nline two\r\n".to_vec(),
+        [b"x".as_slice(), &[b' '; 3000], b"y"].concat(),
+        vec![0u8; 5000],
+        "Gr\u{fc}\u{df}e, \u{65e5}\u{672c}\u{8a9e}, \u{441}\u{43b}\u{43e}\u{432}\u{43e}, \u{1f600} caf\u{e9}"
+            .repeat(20)
+            .into_bytes(),
+        text(20_000),
+    ];
+    for case in cases {
+        assert_round_trips(&case);
+    }
+}
+
+#[test]
+fn random_binary_round_trips() {
+    let mut state = 0x1234_5678_9abc_def0u64;
+    let data: Vec<u8> = (0..50_000)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect();
+    assert_round_trips(&data);
+    // Binary input is stored, so it grows by a header only.
+    let compressed = compress_with(&data, &settings(4, 64, 16), 1 << 20);
+    assert!(compressed.len() < data.len() + 32);
+}
+
+#[test]
+fn text_shrinks_and_uses_lanes() {
+    let input = text(20_000);
+    let one = compress_with(&input, &settings(1, 256, 64), 1 << 20);
+    let four = compress_with(&input, &settings(4, 256, 64), 1 << 20);
+    assert!(one.len() < input.len() / 2, "{} bytes", one.len());
+    assert_ne!(one, four);
+    assert_eq!(decompress(&four).unwrap(), input);
+}
+
+#[test]
+fn frames_concatenate() {
+    let (a, b) = (text(3000), b"second \xff part".to_vec());
+    let joined = [
+        compress_with(&a, &settings(2, 64, 16), 1000),
+        compress_with(&b, &settings(1, 32, 8), 1000),
+    ]
+    .concat();
+    assert_eq!(decompress(&joined).unwrap(), [a, b].concat());
+}
+
+#[test]
+fn every_single_byte_corruption_is_detected() {
+    let input = text(3000);
+    let compressed = compress_with(&input, &settings(3, 64, 16), 1 << 20);
+    for i in 0..compressed.len() {
+        let mut bad = compressed.clone();
+        bad[i] ^= 1 << (i % 8);
+        let mut quick = 0;
+        assert!(
+            stream::for_each_frame(&mut &bad[..], |_, _| Ok(quick += 1)).is_err(),
+            "quick test missed byte {i}"
+        );
+        assert!(decompress(&bad).is_err(), "decoding missed byte {i}");
+    }
+}
+
+#[test]
+fn every_truncation_and_trailing_garbage_is_detected() {
+    let compressed = compress_with(&text(2000), &settings(2, 64, 16), 1 << 20);
+    for len in 0..compressed.len() {
+        assert!(
+            decompress(&compressed[..len]).is_err(),
+            "truncation to {len} bytes not detected"
+        );
+    }
+    assert!(decompress(&[compressed.as_slice(), b"junk"].concat()).is_err());
+    assert!(decompress(&[compressed.as_slice(), b"NACZ"].concat()).is_err());
+}
+
+#[test]
+fn foreign_input_is_refused() {
+    for junk in [
+        &b"hello world, not compressed"[..],
+        b"\x1f\x8b\x08\x00gzip",
+        b"NAC",
+        b"NACZ\x09\x01\x10",
+    ] {
+        let err = decompress(junk).unwrap_err().to_string();
+        assert!(
+            err.contains("magic") || err.contains("version") || err.contains("truncated"),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn golden_files_decode() {
+    let golden = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
+    if std::env::var_os("NACZ_BLESS").is_some() {
+        // Regenerate after a deliberate format change (which also bumps the format version).
+        let original = text(2500);
+        let compressed = compress_with(&original, &settings(3, 64, 16), 1 << 20);
+        let mut bitflip = compressed.clone();
+        bitflip[compressed.len() - 3] ^= 0x10;
+        std::fs::write(golden.join("fake-lanes3.txt"), &original).unwrap();
+        std::fs::write(golden.join("fake-lanes3.txt.nacz"), &compressed).unwrap();
+        std::fs::write(golden.join("fake-lanes3-bitflip.txt.nacz"), &bitflip).unwrap();
+    }
+    let original = std::fs::read(golden.join("fake-lanes3.txt")).unwrap();
+    let compressed = std::fs::read(golden.join("fake-lanes3.txt.nacz")).unwrap();
+    assert_eq!(decompress(&compressed).unwrap(), original);
+    // The format and the fake model's numerics are pinned: compressing again gives the same bytes.
+    assert_eq!(compress_with(&original, &settings(3, 64, 16), 1 << 20), compressed);
+    let must_fail = std::fs::read(golden.join("fake-lanes3-bitflip.txt.nacz")).unwrap();
+    assert!(decompress(&must_fail).is_err());
+}
