@@ -49,7 +49,7 @@ pub struct CompressedFrame {
 }
 
 /// Loads the model on first use; given the fingerprint a frame asks for, when decoding.
-pub type ModelLoader = Box<dyn FnMut(Option<&[u8; 32]>) -> Result<Box<dyn LanguageModel>, Error>>;
+pub type ModelLoader = Box<dyn FnMut(Option<&[u8; 4]>) -> Result<Box<dyn LanguageModel>, Error>>;
 
 impl Engine {
     /// An engine that loads its model lazily, so stored frames and `info` never pay for it.
@@ -70,9 +70,9 @@ impl Engine {
         engine
     }
 
-    fn lm_for(&mut self, fingerprint: Option<&[u8; 32]>) -> Result<&mut dyn LanguageModel, Error> {
+    fn lm_for(&mut self, model_id: Option<&[u8; 4]>) -> Result<&mut dyn LanguageModel, Error> {
         if self.lm.is_none() {
-            self.lm = Some((self.loader)(fingerprint)?);
+            self.lm = Some((self.loader)(model_id)?);
         }
         Ok(self.lm.as_deref_mut().expect("loaded above"))
     }
@@ -125,41 +125,28 @@ impl Engine {
         })?;
 
         let lm = self.lm_for(None)?;
-        let vocab = lm.vocab();
-        let mut chunks = Vec::with_capacity(sizes.len());
         let mut payload = Vec::new();
-        let mut offset = 0usize;
+        let mut chunks = Vec::with_capacity(sizes.len());
         for (tokens, encoder) in chunk_tokens.iter().zip(encoders) {
             let stream = encoder.finish();
-            let bytes: usize = tokens.iter().map(|&t| vocab.piece(t).len()).sum();
-            let chunk_content = &content[offset..offset + bytes];
-            offset += bytes;
             chunks.push(ChunkEntry {
                 tokens: tokens.len() as u32,
-                bytes: bytes as u32,
                 stream_len: stream.len() as u32,
-                content_checksum: checksum(chunk_content),
             });
             payload.extend_from_slice(&stream);
         }
-        debug_assert_eq!(offset, content.len());
-        let header = FrameHeader {
-            content_len: content.len() as u64,
-            payload_checksum: checksum(&payload),
-            body: FrameBody::Modeled(ModelParams {
-                model_sha256: lm.fingerprint(),
-                engine_hash: engine_hash(&lm.engine_id()),
-                n_vocab: vocab.len() as u32,
-                bos: vocab.bos(),
-                session: settings.session,
-                min_chunk_tokens: settings.min_chunk_tokens,
-                chunks,
-            }),
-        };
-        let mut bytes = header.write();
-        bytes.extend_from_slice(&payload);
-        if bytes.len() >= content.len() + stored_frame(&[]).len() {
-            bytes = stored_frame(content);
+        let body = FrameBody::Modeled(ModelParams {
+            model_id: model_id(&lm.fingerprint()),
+            engine_id: engine_id_hash(&lm.engine_id()),
+            session: settings.session,
+            min_chunk_tokens: settings.min_chunk_tokens,
+            chunks,
+            content_checksum: checksum(content),
+        });
+        let mut bytes = FrameHeader::write_frame(content.len() as u64, body, &payload);
+        let stored = stored_frame(content);
+        if bytes.len() >= stored.len() {
+            bytes = stored;
         }
         Ok(CompressedFrame {
             bytes,
@@ -180,22 +167,24 @@ impl Engine {
                 out.extend_from_slice(frame.payload);
                 Ok(())
             }
-            FrameBody::Modeled(params) => self.decode_modeled(params, frame.payload, out, progress),
+            FrameBody::Modeled(params) => {
+                self.decode_modeled(frame.header.content_len, params, frame.payload, out, progress)
+            }
         }
     }
 
     fn decode_modeled(
         &mut self,
+        content_len: u64,
         params: &ModelParams,
         payload: &[u8],
         out: &mut Vec<u8>,
         progress: &mut dyn Progress,
     ) -> Result<(), Error> {
-        check_compatible(self.lm_for(Some(&params.model_sha256))?, params)?;
-        let total: u64 = params.chunks.iter().map(|c| u64::from(c.tokens)).sum();
-        let planned = chunk_sizes(total, params.session.lanes, params.min_chunk_tokens);
+        check_compatible(self.lm_for(Some(&params.model_id))?, params)?;
         let sizes: Vec<u64> = params.chunks.iter().map(|c| u64::from(c.tokens)).collect();
-        if planned != sizes {
+        let total: u64 = sizes.iter().sum();
+        if chunk_sizes(total, params.session.lanes, params.min_chunk_tokens) != sizes {
             return Err(Error::Corrupt("the chunk table does not follow the chunk plan".into()));
         }
         self.ensure_session(params.session)?;
@@ -207,17 +196,16 @@ impl Engine {
             decoders.push(Decoder::new(&payload[offset..offset + chunk.stream_len as usize]));
             offset += chunk.stream_len as usize;
         }
-        let mut contents: Vec<Vec<u8>> = params
-            .chunks
-            .iter()
-            .map(|c| Vec::with_capacity(c.bytes as usize))
-            .collect();
+        let mut contents: Vec<Vec<u8>> = params.chunks.iter().map(|_| Vec::new()).collect();
+        let mut decoded_len = 0u64;
         let vocab = self.lm_for(None)?.vocab().clone();
         let mut coded = 0u64;
         self.drive_lanes(&sizes, |lane, _, cdf| {
             let token = decoders[lane].decode(cdf) as TokenId;
             let piece = vocab.piece(token);
-            if contents[lane].len() + piece.len() > params.chunks[lane].bytes as usize {
+            decoded_len += piece.len() as u64;
+            // A model that predicts differently from the compressor's decodes garbage; stop at the frame's size.
+            if decoded_len > content_len {
                 return Err(diverged());
             }
             contents[lane].extend_from_slice(piece);
@@ -227,11 +215,13 @@ impl Engine {
             }
             Ok(token)
         })?;
-        for (content, chunk) in contents.iter().zip(&params.chunks) {
-            if content.len() != chunk.bytes as usize || checksum(content) != chunk.content_checksum {
-                return Err(diverged());
-            }
+        let start = out.len();
+        for content in &contents {
             out.extend_from_slice(content);
+        }
+        if decoded_len != content_len || checksum(&out[start..]) != params.content_checksum {
+            out.truncate(start);
+            return Err(diverged());
         }
         Ok(())
     }
@@ -276,9 +266,14 @@ impl Engine {
     }
 }
 
-/// The header's 32-bit id of an engine string.
-pub fn engine_hash(engine: &str) -> u32 {
-    checksum(engine.as_bytes())
+/// The header's 16-bit id of an engine string.
+pub fn engine_id_hash(engine: &str) -> u16 {
+    checksum(engine.as_bytes()) as u16
+}
+
+/// The header's model id: the first 4 bytes of the model file's sha256.
+pub fn model_id(fingerprint: &[u8; 32]) -> [u8; 4] {
+    fingerprint[..4].try_into().expect("4 bytes")
 }
 
 fn diverged() -> Error {
@@ -291,41 +286,29 @@ fn diverged() -> Error {
 
 /// Refuses to decode with a model or engine other than the compressor's.
 fn check_compatible(lm: &dyn LanguageModel, params: &ModelParams) -> Result<(), Error> {
-    if lm.fingerprint() != params.model_sha256 {
+    let found = lm.fingerprint();
+    if model_id(&found) != params.model_id {
         return Err(Error::ModelMismatch {
-            expected: params.model_sha256,
-            found: lm.fingerprint(),
+            expected: params.model_id,
+            found,
         });
     }
     let engine = lm.engine_id();
-    if engine_hash(&engine) != params.engine_hash {
+    if engine_id_hash(&engine) != params.engine_id {
         return Err(Error::EngineMismatch {
-            expected: params.engine_hash,
+            expected: params.engine_id,
             found: engine,
         });
-    }
-    let vocab = lm.vocab();
-    if vocab.len() as u64 != u64::from(params.n_vocab) || vocab.bos() != params.bos {
-        return Err(Error::Corrupt(
-            "vocabulary size or BOS token differ from the header".into(),
-        ));
     }
     Ok(())
 }
 
 /// A frame holding `content` verbatim.
 pub fn stored_frame(content: &[u8]) -> Vec<u8> {
-    let header = FrameHeader {
-        content_len: content.len() as u64,
-        payload_checksum: checksum(content),
-        body: FrameBody::Stored,
-    };
-    let mut bytes = header.write();
-    bytes.extend_from_slice(content);
-    bytes
+    FrameHeader::write_frame(content.len() as u64, FrameBody::Stored, content)
 }
 
-/// Splits a whole compressed buffer into checked frames (header and payload checksums), without decoding.
+/// Splits a whole compressed buffer into checked frames (frame checksums), without decoding.
 pub fn frames(mut input: &[u8]) -> Result<Vec<FrameRef<'_>>, Error> {
     let mut frames = Vec::new();
     let mut index = 0usize;

@@ -1,26 +1,31 @@
 //! The nacz container, format version 1 (specified in `format-spec/nacz-format.md`).
 //!
 //! A file is one or more frames; frames concatenate. Each frame holds one slice of the input and is checked on its
-//! own: a header checksum covers every header byte and a payload checksum every compressed byte, so integrity is
-//! verified without the model (`nacz test --quick`); a checksum of each chunk's content verifies the decoded bytes
-//! (for stored frames the payload is the content). Parsing does no I/O and checks every limit before allocating.
+//! own: one frame checksum covers every header and payload byte, so integrity is verified in milliseconds without
+//! the model (`nacz test --quick`), and a modeled frame also carries a checksum of its content that verifies the
+//! decoded bytes. The header is kept small (about 40 bytes for a one-chunk frame) because on short inputs every
+//! byte of it shows in the ratio. Parsing does no I/O and checks every limit before allocating.
 
 use byteorder::{ByteOrder, LittleEndian as LE};
 use nacz_predictors::SessionConfig;
-use xxhash_rust::xxh3::xxh3_64;
+use xxhash_rust::xxh3::Xxh3;
 
 /// "NACZ".
 pub const MAGIC: [u8; 4] = *b"NACZ";
 pub const FORMAT_VERSION: u8 = 1;
-/// Magic, version, kind.
+/// Magic, version, descriptor.
 const PREFIX_LEN: usize = 6;
 /// No valid header is longer; a larger length field is corruption, not a reason to allocate.
 pub const MAX_HEADER_LEN: usize = 1 << 16;
 pub const MAX_CHUNKS: usize = 256;
 /// Frames never hold more input than this, so a reader's memory stays bounded.
 pub const MAX_FRAME_CONTENT: u64 = 1 << 30;
-/// Bytes of a frame that come before the header length is known: magic, version, kind, and the longest varint.
+/// A modeled frame's payload is never larger than its content (it would be stored instead) plus this slack.
+const PAYLOAD_SLACK: u64 = 1 << 16;
+/// Bytes of a frame that come before the header length is known: magic, version, descriptor, longest varint.
 pub const MAX_FRAME_PREFIX: usize = PREFIX_LEN + 10;
+/// Shortest header: prefix, one-byte length, one-byte content length, checksum.
+const MIN_HEADER_LEN: u64 = PREFIX_LEN as u64 + 1 + 1 + 4;
 
 /// Ways a byte string can fail to be a nacz frame. One variant per way the format can be broken.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -28,17 +33,15 @@ pub enum FormatError {
     #[error("not a nacz file (bad magic)")]
     BadMagic,
     #[error("truncated: {what} needs {needed} more bytes")]
-    Truncated { what: &'static str, needed: usize },
+    Truncated { what: &'static str, needed: u64 },
     #[error("format version {0} is not supported by this nacz (it reads version {FORMAT_VERSION})")]
     UnsupportedVersion(u8),
     #[error("unknown frame kind {0}")]
     UnknownKind(u8),
     #[error("header length {0} is out of range")]
     HeaderLength(u64),
-    #[error("header checksum mismatch: the header is corrupt")]
-    HeaderChecksum,
-    #[error("compressed data checksum mismatch: the compressed data is corrupt")]
-    PayloadChecksum,
+    #[error("frame checksum mismatch: the compressed data is corrupt")]
+    FrameChecksum,
     #[error("invalid header field {field}: {reason}")]
     Field { field: &'static str, reason: String },
 }
@@ -55,46 +58,51 @@ pub enum FrameBody {
 /// Everything that can change a probability, plus what is needed to rebuild the decode calls.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ModelParams {
-    /// sha256 of the model file.
-    pub model_sha256: [u8; 32],
-    /// 32-bit hash of the engine id string (llama.cpp build and ISA); decoding needs the same.
-    pub engine_hash: u32,
-    /// Size of the coding alphabet (model tokens plus extra byte symbols).
-    pub n_vocab: u32,
-    pub bos: u32,
+    /// The first 4 bytes of the model file's sha256.
+    pub model_id: [u8; 4],
+    /// 16-bit id of the engine string (llama.cpp build and ISA); decoding needs the same.
+    pub engine_id: u16,
     pub session: SessionConfig,
     /// Chunk-plan parameter: a chunk gets at least this many tokens unless the frame is shorter.
     pub min_chunk_tokens: u32,
     pub chunks: Vec<ChunkEntry>,
+    /// Checksum of the frame's content, checked after decoding.
+    pub content_checksum: u32,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ChunkEntry {
     pub tokens: u32,
-    pub bytes: u32,
     pub stream_len: u32,
-    /// Checksum of the chunk's content bytes.
-    pub content_checksum: u32,
 }
 
 /// A parsed frame header.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FrameHeader {
     pub content_len: u64,
-    /// Checksum of the payload bytes (the streams, or the stored content).
-    pub payload_checksum: u32,
     pub body: FrameBody,
+    /// Checksum of the header (without this field) followed by the payload.
+    pub frame_checksum: u32,
 }
 
 /// The container's 32-bit checksum: the low half of xxh3-64 (zstd likewise keeps 32 bits of XXH64).
 pub fn checksum(bytes: &[u8]) -> u32 {
-    xxh3_64(bytes) as u32
+    checksum_parts(&[bytes])
+}
+
+fn checksum_parts(parts: &[&[u8]]) -> u32 {
+    let mut hasher = Xxh3::new();
+    for part in parts {
+        hasher.update(part);
+    }
+    hasher.digest() as u32
 }
 
 const KIND_STORED: u8 = 0;
 const KIND_MODELED: u8 = 1;
-const FLAG_FLASH_ATTENTION: u8 = 1;
-const FLAG_KV_Q8: u8 = 2;
+const KIND_MASK: u8 = 0b11;
+const FLAG_FLASH_ATTENTION: u8 = 1 << 2;
+const FLAG_KV_Q8: u8 = 1 << 3;
 
 impl FrameHeader {
     /// Payload length that follows the header.
@@ -105,91 +113,89 @@ impl FrameHeader {
         }
     }
 
-    /// Serializes the header (with its checksum).
-    pub fn write(&self) -> Vec<u8> {
-        let mut body = Vec::with_capacity(96);
-        put_varint(&mut body, self.content_len);
-        body.extend_from_slice(&self.payload_checksum.to_le_bytes());
-        if let FrameBody::Modeled(p) = &self.body {
-            body.extend_from_slice(&p.model_sha256);
-            body.extend_from_slice(&p.engine_hash.to_le_bytes());
+    /// Serializes a frame: header (with the frame checksum over header and payload) followed by the payload.
+    pub fn write_frame(content_len: u64, body: FrameBody, payload: &[u8]) -> Vec<u8> {
+        let mut fields = Vec::with_capacity(48);
+        put_varint(&mut fields, content_len);
+        let mut descriptor = KIND_STORED;
+        if let FrameBody::Modeled(p) = &body {
+            descriptor = KIND_MODELED;
             let s = &p.session;
-            for v in [p.n_vocab, p.bos, s.lanes, s.window, s.slide, s.sink, p.min_chunk_tokens] {
-                put_varint(&mut body, u64::from(v));
-            }
-            let mut flags = 0;
             if s.flash_attention {
-                flags |= FLAG_FLASH_ATTENTION;
+                descriptor |= FLAG_FLASH_ATTENTION;
             }
             if s.kv_q8 {
-                flags |= FLAG_KV_Q8;
+                descriptor |= FLAG_KV_Q8;
             }
-            body.push(flags);
-            put_varint(&mut body, p.chunks.len() as u64);
+            fields.extend_from_slice(&p.model_id);
+            fields.extend_from_slice(&p.engine_id.to_le_bytes());
+            for v in [s.lanes, s.window, s.slide, s.sink, p.min_chunk_tokens] {
+                put_varint(&mut fields, u64::from(v));
+            }
+            put_varint(&mut fields, p.chunks.len() as u64);
             for c in &p.chunks {
-                put_varint(&mut body, u64::from(c.tokens));
-                put_varint(&mut body, u64::from(c.bytes));
-                put_varint(&mut body, u64::from(c.stream_len));
-                body.extend_from_slice(&c.content_checksum.to_le_bytes());
+                put_varint(&mut fields, u64::from(c.tokens));
+                put_varint(&mut fields, u64::from(c.stream_len));
             }
+            fields.extend_from_slice(&p.content_checksum.to_le_bytes());
         }
-        let mut out = Vec::with_capacity(body.len() + 16);
+        let mut out = Vec::with_capacity(fields.len() + 16 + payload.len());
         out.extend_from_slice(&MAGIC);
         out.push(FORMAT_VERSION);
-        out.push(match self.body {
-            FrameBody::Stored => KIND_STORED,
-            FrameBody::Modeled(_) => KIND_MODELED,
-        });
-        // The length counts the whole header, its own varint and the checksum included.
-        let mut total = PREFIX_LEN + body.len() + 4 + 1;
-        while PREFIX_LEN + varint_len(total as u64) + body.len() + 4 != total {
-            total = PREFIX_LEN + varint_len(total as u64) + body.len() + 4;
+        out.push(descriptor);
+        // The length counts the whole header: its own varint and the checksum included.
+        let mut total = PREFIX_LEN + 1 + fields.len() + 4;
+        while PREFIX_LEN + varint_len(total as u64) + fields.len() + 4 != total {
+            total = PREFIX_LEN + varint_len(total as u64) + fields.len() + 4;
         }
         put_varint(&mut out, total as u64);
-        out.extend_from_slice(&body);
-        let sum = checksum(&out);
+        out.extend_from_slice(&fields);
+        let sum = checksum_parts(&[&out, payload]);
         out.extend_from_slice(&sum.to_le_bytes());
         debug_assert_eq!(out.len(), total);
+        out.extend_from_slice(payload);
         out
     }
 
     /// The header length announced by a frame prefix, if `input` holds enough of it to tell.
     pub fn announced_len(input: &[u8]) -> Result<usize, FormatError> {
-        check_prefix(input)?;
+        let magic_seen = input.len().min(4);
+        if input.is_empty() || input[..magic_seen] != MAGIC[..magic_seen] {
+            return Err(FormatError::BadMagic);
+        }
+        if input.len() < PREFIX_LEN + 1 {
+            return Err(truncated("the frame header", (PREFIX_LEN + 1 - input.len()) as u64));
+        }
         let mut r = Reader {
             buf: &input[PREFIX_LEN..],
         };
-        let len = r.varint("header length").map_err(|_| FormatError::Truncated {
-            what: "the frame header",
-            needed: 1,
-        })?;
-        if !(PREFIX_LEN as u64 + 5..=MAX_HEADER_LEN as u64).contains(&len) {
+        let len = match r.varint("header length") {
+            Ok(len) => len,
+            Err(_) if r.buf.is_empty() && input.len() < MAX_FRAME_PREFIX => {
+                return Err(truncated("the frame header", 1));
+            }
+            Err(e) => return Err(e),
+        };
+        if !(MIN_HEADER_LEN..=MAX_HEADER_LEN as u64).contains(&len) {
             return Err(FormatError::HeaderLength(len));
         }
         Ok(len as usize)
     }
 
     /// Parses a header at the start of `input`; returns it and its length. No I/O, no allocation beyond the header.
+    /// The frame checksum can only be verified with the payload: see [`read_frame`].
     pub fn read(input: &[u8]) -> Result<(Self, usize), FormatError> {
         let header_len = Self::announced_len(input)?;
         if input.len() < header_len {
-            return Err(FormatError::Truncated {
-                what: "the frame header",
-                needed: header_len - input.len(),
-            });
+            return Err(truncated("the frame header", (header_len - input.len()) as u64));
         }
-        let (body, stored_sum) = input[..header_len].split_at(header_len - 4);
-        if checksum(body) != LE::read_u32(stored_sum) {
-            return Err(FormatError::HeaderChecksum);
-        }
-        // From here on the bytes are the writer's; checks below catch a writer that broke the rules.
         let version = input[4];
         if version != FORMAT_VERSION {
             return Err(FormatError::UnsupportedVersion(version));
         }
-        let kind = input[5];
+        let descriptor = input[5];
         let mut r = Reader {
-            buf: &body[PREFIX_LEN..],
+            buf: &input[PREFIX_LEN..header_len - 4],
         };
         r.varint("header length")?;
         let content_len = r.varint("content length")?;
@@ -199,61 +205,56 @@ impl FrameHeader {
                 format!("{content_len} exceeds {MAX_FRAME_CONTENT}"),
             ));
         }
-        let payload_checksum = r.u32("payload checksum")?;
-        let body = match kind {
-            KIND_STORED => FrameBody::Stored,
-            KIND_MODELED => FrameBody::Modeled(read_model_params(&mut r, content_len)?),
+        let body = match descriptor & KIND_MASK {
+            KIND_STORED if descriptor == KIND_STORED => FrameBody::Stored,
+            KIND_STORED => {
+                return Err(field(
+                    "descriptor",
+                    format!("flags {descriptor:#04x} on a stored frame"),
+                ))
+            }
+            KIND_MODELED => FrameBody::Modeled(read_model_params(&mut r, descriptor, content_len)?),
             other => return Err(FormatError::UnknownKind(other)),
         };
         if !r.buf.is_empty() {
             return Err(field("header length", format!("{} unread header bytes", r.buf.len())));
         }
-        Ok((
-            Self {
-                content_len,
-                payload_checksum,
-                body,
-            },
-            header_len,
-        ))
+        let frame_checksum = LE::read_u32(&input[header_len - 4..header_len]);
+        let header = Self {
+            content_len,
+            body,
+            frame_checksum,
+        };
+        if let FrameBody::Modeled(_) = header.body {
+            if header.payload_len() > content_len + PAYLOAD_SLACK {
+                return Err(field(
+                    "chunk table",
+                    "the streams are longer than any valid frame's".into(),
+                ));
+            }
+        }
+        Ok((header, header_len))
     }
 }
 
-fn check_prefix(input: &[u8]) -> Result<(), FormatError> {
-    let magic_seen = input.len().min(4);
-    if input.is_empty() || input[..magic_seen] != MAGIC[..magic_seen] {
-        return Err(FormatError::BadMagic);
+fn read_model_params(r: &mut Reader<'_>, descriptor: u8, content_len: u64) -> Result<ModelParams, FormatError> {
+    if descriptor & !(KIND_MASK | FLAG_FLASH_ATTENTION | FLAG_KV_Q8) != 0 {
+        return Err(field("descriptor", format!("reserved bits set in {descriptor:#04x}")));
     }
-    if input.len() < PREFIX_LEN + 1 {
-        return Err(FormatError::Truncated {
-            what: "the frame header",
-            needed: PREFIX_LEN + 1 - input.len(),
-        });
-    }
-    Ok(())
-}
-
-fn read_model_params(r: &mut Reader<'_>, content_len: u64) -> Result<ModelParams, FormatError> {
-    let model_sha256: [u8; 32] = r.take(32, "model fingerprint")?.try_into().expect("32 bytes");
-    let engine_hash = r.u32("engine id")?;
-    let n_vocab = r.varint_u32("vocabulary size")?;
-    let bos = r.varint_u32("BOS token")?;
+    let model_id: [u8; 4] = r.take(4, "model id")?.try_into().expect("4 bytes");
+    let engine_id = LE::read_u16(r.take(2, "engine id")?);
     let lanes = r.varint_u32("lanes")?;
     let window = r.varint_u32("window")?;
     let slide = r.varint_u32("slide")?;
     let sink = r.varint_u32("sink")?;
     let min_chunk_tokens = r.varint_u32("minimum chunk tokens")?;
-    let flags = r.u8("flags")?;
-    if flags & !(FLAG_FLASH_ATTENTION | FLAG_KV_Q8) != 0 {
-        return Err(field("flags", format!("unknown flags {flags:#04x}")));
-    }
     let session = SessionConfig {
         lanes,
         window,
         slide,
         sink,
-        flash_attention: flags & FLAG_FLASH_ATTENTION != 0,
-        kv_q8: flags & FLAG_KV_Q8 != 0,
+        flash_attention: descriptor & FLAG_FLASH_ATTENTION != 0,
+        kv_q8: descriptor & FLAG_KV_Q8 != 0,
     };
     session.validate().map_err(|e| field("session", e.to_string()))?;
     let n_chunks = r.varint("chunk count")?;
@@ -264,37 +265,33 @@ fn read_model_params(r: &mut Reader<'_>, content_len: u64) -> Result<ModelParams
     for _ in 0..n_chunks {
         chunks.push(ChunkEntry {
             tokens: r.varint_u32("chunk tokens")?,
-            bytes: r.varint_u32("chunk bytes")?,
             stream_len: r.varint_u32("chunk stream length")?,
-            content_checksum: r.u32("chunk checksum")?,
         });
     }
-    let bytes: u64 = chunks.iter().map(|c| u64::from(c.bytes)).sum();
-    if bytes != content_len {
+    let tokens: u64 = chunks.iter().map(|c| u64::from(c.tokens)).sum();
+    if tokens > content_len {
         return Err(field(
             "chunk table",
-            format!("chunks hold {bytes} bytes, the frame {content_len}"),
+            format!("{tokens} tokens cannot make {content_len} bytes"),
         ));
     }
-    if let Some(c) = chunks.iter().find(|c| c.tokens > c.bytes) {
-        return Err(field(
-            "chunk table",
-            format!("{} tokens cannot make {} bytes", c.tokens, c.bytes),
-        ));
-    }
+    let content_checksum = r.u32("content checksum")?;
     Ok(ModelParams {
-        model_sha256,
-        engine_hash,
-        n_vocab,
-        bos,
+        model_id,
+        engine_id,
         session,
         min_chunk_tokens,
         chunks,
+        content_checksum,
     })
 }
 
 fn field(field: &'static str, reason: String) -> FormatError {
     FormatError::Field { field, reason }
+}
+
+fn truncated(what: &'static str, needed: u64) -> FormatError {
+    FormatError::Truncated { what, needed }
 }
 
 fn varint_len(mut v: u64) -> usize {
@@ -328,9 +325,6 @@ impl<'a> Reader<'a> {
         self.buf = rest;
         Ok(head)
     }
-    fn u8(&mut self, what: &'static str) -> Result<u8, FormatError> {
-        Ok(self.take(1, what)?[0])
-    }
     fn u32(&mut self, what: &'static str) -> Result<u32, FormatError> {
         Ok(LE::read_u32(self.take(4, what)?))
     }
@@ -338,7 +332,7 @@ impl<'a> Reader<'a> {
     fn varint(&mut self, what: &'static str) -> Result<u64, FormatError> {
         let mut value = 0u64;
         for i in 0..10 {
-            let byte = self.u8(what)?;
+            let byte = self.take(1, what)?[0];
             let bits = u64::from(byte & 0x7F);
             if i == 9 && bits > 1 {
                 return Err(field(what, "varint overflows 64 bits".into()));
@@ -365,21 +359,18 @@ pub struct FrameRef<'a> {
     pub payload: &'a [u8],
 }
 
-/// Parses and checksums the frame at the start of `input` (header checksum and payload checksum) without decoding
-/// anything. Returns the frame and the number of bytes it spans.
+/// Parses the frame at the start of `input` and verifies its checksum without decoding anything. Returns the
+/// frame and the number of bytes it spans.
 pub fn read_frame(input: &[u8]) -> Result<(FrameRef<'_>, usize), FormatError> {
     let (header, header_len) = FrameHeader::read(input)?;
     let payload_len = header.payload_len();
     let available = (input.len() - header_len) as u64;
     if available < payload_len {
-        return Err(FormatError::Truncated {
-            what: "the compressed data",
-            needed: (payload_len - available).try_into().unwrap_or(usize::MAX),
-        });
+        return Err(truncated("the compressed data", payload_len - available));
     }
     let payload = &input[header_len..header_len + payload_len as usize];
-    if checksum(payload) != header.payload_checksum {
-        return Err(FormatError::PayloadChecksum);
+    if checksum_parts(&[&input[..header_len - 4], payload]) != header.frame_checksum {
+        return Err(FormatError::FrameChecksum);
     }
     Ok((FrameRef { header, payload }, header_len + payload_len as usize))
 }
@@ -388,53 +379,78 @@ pub fn read_frame(input: &[u8]) -> Result<(FrameRef<'_>, usize), FormatError> {
 mod tests {
     use super::*;
 
-    fn modeled() -> FrameHeader {
-        FrameHeader {
-            content_len: 30,
-            payload_checksum: checksum(b"abcdefgh"),
-            body: FrameBody::Modeled(ModelParams {
-                model_sha256: [3; 32],
-                engine_hash: 0xDEAD_BEEF,
-                n_vocab: 300,
-                bos: 0,
-                session: SessionConfig {
-                    lanes: 4,
-                    window: 64,
-                    slide: 16,
-                    sink: 4,
-                    flash_attention: false,
-                    kv_q8: true,
+    fn modeled() -> FrameBody {
+        FrameBody::Modeled(ModelParams {
+            model_id: [3; 4],
+            engine_id: 0xBEEF,
+            session: SessionConfig {
+                lanes: 4,
+                window: 64,
+                slide: 16,
+                sink: 4,
+                flash_attention: true,
+                kv_q8: true,
+            },
+            min_chunk_tokens: 8,
+            chunks: vec![
+                ChunkEntry {
+                    tokens: 5,
+                    stream_len: 3,
                 },
-                min_chunk_tokens: 8,
-                chunks: vec![
-                    ChunkEntry {
-                        tokens: 5,
-                        bytes: 10,
-                        stream_len: 3,
-                        content_checksum: 1,
-                    },
-                    ChunkEntry {
-                        tokens: 6,
-                        bytes: 20,
-                        stream_len: 5,
-                        content_checksum: 2,
-                    },
-                ],
-            }),
-        }
+                ChunkEntry {
+                    tokens: 6,
+                    stream_len: 5,
+                },
+            ],
+            content_checksum: 0x1234_5678,
+        })
+    }
+
+    fn modeled_frame() -> Vec<u8> {
+        FrameHeader::write_frame(30, modeled(), b"abcdefgh")
     }
 
     #[test]
-    fn header_round_trips() {
-        let stored = FrameHeader {
-            content_len: 3,
-            payload_checksum: 2,
-            body: FrameBody::Stored,
-        };
-        for header in [modeled(), stored] {
-            let bytes = header.write();
-            assert_eq!(FrameHeader::read(&bytes).unwrap(), (header, bytes.len()));
-        }
+    fn frames_round_trip() {
+        let bytes = modeled_frame();
+        let (frame, len) = read_frame(&bytes).unwrap();
+        assert_eq!(
+            (frame.header.content_len, &frame.header.body, frame.payload, len),
+            (30, &modeled(), &b"abcdefgh"[..], modeled_frame().len())
+        );
+        let stored = FrameHeader::write_frame(3, FrameBody::Stored, b"xyz");
+        let (frame, len) = read_frame(&stored).unwrap();
+        assert_eq!(
+            (frame.header.body, frame.payload, len),
+            (FrameBody::Stored, &b"xyz"[..], stored.len())
+        );
+    }
+
+    #[test]
+    fn one_chunk_header_is_small() {
+        let body = FrameBody::Modeled(ModelParams {
+            model_id: [1; 4],
+            engine_id: 1,
+            session: SessionConfig {
+                lanes: 8,
+                window: 4096,
+                slide: 256,
+                sink: 4,
+                flash_attention: true,
+                kv_q8: false,
+            },
+            min_chunk_tokens: 8192,
+            chunks: vec![ChunkEntry {
+                tokens: 5448,
+                stream_len: 2790,
+            }],
+            content_checksum: 7,
+        });
+        let payload = vec![0u8; 2790];
+        assert_eq!(
+            FrameHeader::write_frame(20_000, body, &payload).len() - payload.len(),
+            37
+        );
     }
 
     #[test]
@@ -451,9 +467,7 @@ mod tests {
 
     #[test]
     fn every_single_byte_corruption_is_detected() {
-        let mut frame = modeled().write();
-        frame.extend_from_slice(b"abcdefgh");
-        assert!(read_frame(&frame).is_ok());
+        let frame = modeled_frame();
         for i in 0..frame.len() {
             for flip in [0x01u8, 0x80, 0xFF] {
                 let mut bad = frame.clone();
@@ -465,18 +479,17 @@ mod tests {
 
     #[test]
     fn every_truncation_is_an_error() {
-        let mut frame = modeled().write();
-        frame.extend_from_slice(b"abcdefgh");
+        let frame = modeled_frame();
         for len in 0..frame.len() {
             assert!(read_frame(&frame[..len]).is_err(), "truncation to {len} not detected");
         }
     }
 
     #[test]
-    fn huge_length_fields_do_not_allocate() {
-        let mut bytes = modeled().write();
-        bytes[6] = 0xFF;
-        bytes[7] = 0xFF;
-        assert!(matches!(FrameHeader::read(&bytes), Err(FormatError::HeaderLength(_))));
+    fn huge_length_fields_are_refused_before_allocating() {
+        let mut bytes = modeled_frame();
+        bytes[6..10].copy_from_slice(&[0xFF, 0xFF, 0xFF, 0x7F]);
+        let err = FrameHeader::read(&bytes);
+        assert!(matches!(err, Err(FormatError::HeaderLength(_))), "{err:?}");
     }
 }

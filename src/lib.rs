@@ -32,19 +32,20 @@ pub enum Error {
     #[error("corrupt data: {0}")]
     Corrupt(String),
     #[error(
-        "this file was compressed with model sha256 {expected_hex}{name}, but the model in use has sha256 {found_hex}; {hint}",
+        "this file was compressed with the model whose sha256 starts {expected_hex}{name}, but the model in use has \
+         sha256 {found_hex}; {hint}",
         expected_hex = model::hex(expected),
         found_hex = model::hex(found),
-        name = model::describe_sha256(expected),
-        hint = model::fetch_hint_for_sha256(expected)
+        name = model::describe_model_id(expected),
+        hint = model::fetch_hint_for_model_id(expected)
     )]
-    ModelMismatch { expected: [u8; 32], found: [u8; 32] },
+    ModelMismatch { expected: [u8; 4], found: [u8; 32] },
     #[error(
-        "this file was compressed by inference engine {expected:#010x}, but this nacz runs `{found}` ({:#010x}): \
+        "this file was compressed by inference engine {expected:#06x}, but this nacz runs `{found}` ({:#06x}): \
          logits differ between engines and CPU instruction sets, so decode it with a nacz built the same way",
-        codec::engine_hash(found)
+        codec::engine_id_hash(found)
     )]
-    EngineMismatch { expected: u32, found: String },
+    EngineMismatch { expected: u16, found: String },
     #[error("{0}")]
     Model(String),
     #[error("{0}")]

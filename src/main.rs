@@ -80,6 +80,15 @@ enum Command {
         /// Tokens of context the model sees.
         #[arg(long, default_value_t = DEFAULT_WINDOW)]
         window: u32,
+        /// Tokens dropped from a full window at once (default: 1/16 of the window).
+        #[arg(long)]
+        slide: Option<u32>,
+        /// Tokens at the start of each lane that stay in its window (attention sinks).
+        #[arg(long, default_value_t = SINK_TOKENS)]
+        sink: u32,
+        /// Fewest tokens a lane's chunk gets: short inputs use fewer lanes, paying for fewer cold starts.
+        #[arg(long, default_value_t = MIN_CHUNK_TOKENS)]
+        min_chunk_tokens: u32,
         /// Keep the model's keys and values as q8_0 instead of f16 (faster at long windows).
         #[arg(long)]
         kv_q8: bool,
@@ -105,9 +114,9 @@ enum Command {
 }
 
 const DEFAULT_LANES: u32 = 8;
-const DEFAULT_WINDOW: u32 = 2048;
+const DEFAULT_WINDOW: u32 = 4096;
 /// A lane's chunk is at least this long, so short inputs use few lanes and pay for few cold starts.
-const MIN_CHUNK_TOKENS: u32 = 2048;
+const MIN_CHUNK_TOKENS: u32 = 8192;
 /// Tokens at the start of each lane kept in its window for good (attention sinks).
 const SINK_TOKENS: u32 = 4;
 
@@ -129,6 +138,9 @@ fn main() -> ExitCode {
             output,
             lanes,
             window,
+            slide,
+            sink,
+            min_chunk_tokens,
             kv_q8,
             frame_bytes,
         } => {
@@ -136,12 +148,12 @@ fn main() -> ExitCode {
                 session: SessionConfig {
                     lanes,
                     window,
-                    slide: window / 4,
-                    sink: SINK_TOKENS,
+                    slide: slide.unwrap_or(window / 16),
+                    sink,
                     flash_attention: true,
                     kv_q8,
                 },
-                min_chunk_tokens: MIN_CHUNK_TOKENS,
+                min_chunk_tokens,
             };
             if let Err(e) = check_settings(&settings, frame_bytes) {
                 eprintln!("nacz: {e}");
@@ -242,7 +254,7 @@ fn loader(global: &Global) -> ModelLoader {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let verbose = global.verbose;
     Box::new(
-        move |wanted: Option<&[u8; 32]>| -> Result<Box<dyn LanguageModel>, Error> {
+        move |wanted: Option<&[u8; 4]>| -> Result<Box<dyn LanguageModel>, Error> {
             if model_arg.as_deref() == Some("@fake") {
                 // A deterministic stand-in for tests without weights.
                 return Ok(Box::new(FakeLm::new()));
@@ -250,10 +262,7 @@ fn loader(global: &Global) -> ModelLoader {
             let explicit = model_arg.clone().or_else(|| std::env::var("NACZ_MODEL").ok());
             // Decoding without an explicit model: take the manifest model the file names.
             let named = match (explicit.is_none(), wanted) {
-                (true, Some(sha)) => {
-                    let sha = model::hex(sha);
-                    model::manifest().into_iter().find(|e| e.sha256 == sha).map(|e| e.name)
-                }
+                (true, Some(id)) => model::entry_for_model_id(id).map(|e| e.name),
                 _ => None,
             };
             let path = model::resolve(explicit.as_deref().or(named.as_deref()))?;
@@ -494,17 +503,33 @@ fn test_one(engine: &mut Engine, input: &Option<PathBuf>, quick: bool, global: &
     Ok(())
 }
 
+/// Counts the bytes read through it.
+struct Counted<R> {
+    inner: R,
+    count: u64,
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count += n as u64;
+        Ok(n)
+    }
+}
+
 fn info_one(input: &Option<PathBuf>) -> Result<(), Error> {
-    let (mut reader, size) = open_input(input)?;
+    let (reader, _) = open_input(input)?;
+    let mut reader = Counted {
+        inner: reader,
+        count: 0,
+    };
     let name = input.as_ref().map_or("(stdin)".into(), |p| p.display().to_string());
     let mut lines = Vec::new();
     let mut original = 0u64;
-    let mut compressed = 0u64;
     let mut tokens = 0u64;
     let frames = stream::for_each_frame(&mut reader, |index, frame: &FrameRef<'_>| {
         let h = &frame.header;
         original += h.content_len;
-        compressed += frame.payload.len() as u64;
         match &h.body {
             FrameBody::Stored => lines.push(format!("  frame {index}: stored, {} bytes", h.content_len)),
             FrameBody::Modeled(p) => {
@@ -512,16 +537,16 @@ fn info_one(input: &Option<PathBuf>) -> Result<(), Error> {
                 tokens += t;
                 let sc = &p.session;
                 lines.push(format!(
-                    "  frame {index}: {} bytes, {t} tokens, {} chunks, {} bytes coded\n    model sha256 {}{}\n    \
-                     engine {:#010x}{}\n    lanes {}, window {}, slide {}, sink {}, flash attention {}, KV cache {}, \
-                     min chunk tokens {}, alphabet {}, BOS {}, CDF 24-bit, predictors: lm",
+                    "  frame {index}: {} bytes, {t} tokens, {} chunks, {} bytes coded\n    model sha256 {}…{}\n    \
+                     engine {:#06x}{}\n    lanes {}, window {}, slide {}, sink {}, flash attention {}, KV cache {}, \
+                     min chunk tokens {}, CDF 24-bit, predictors: lm",
                     h.content_len,
                     p.chunks.len(),
                     frame.payload.len(),
-                    model::hex(&p.model_sha256),
-                    model::describe_sha256(&p.model_sha256),
-                    p.engine_hash,
-                    this_engine_note(p.engine_hash),
+                    model::hex(&p.model_id),
+                    model::describe_model_id(&p.model_id),
+                    p.engine_id,
+                    this_engine_note(p.engine_id),
                     sc.lanes,
                     sc.window,
                     sc.slide,
@@ -529,27 +554,20 @@ fn info_one(input: &Option<PathBuf>) -> Result<(), Error> {
                     if sc.flash_attention { "on" } else { "off" },
                     if sc.kv_q8 { "q8_0" } else { "f16" },
                     p.min_chunk_tokens,
-                    p.n_vocab,
-                    p.bos
                 ));
             }
         }
         Ok(())
     })?;
-    let file_size = size.unwrap_or(0);
+    let compressed = reader.count;
     println!(
         "{name}: nacz format version {}, {frames} frame(s)",
         nacz::container::FORMAT_VERSION
     );
     println!(
-        "  original {original} bytes, compressed {} bytes, ratio {:.3}, {:.4} bits/byte, {tokens} tokens",
-        if size.is_some() {
-            file_size.to_string()
-        } else {
-            format!("{compressed} (payload)")
-        },
-        original as f64 / file_size.max(1) as f64,
-        8.0 * file_size as f64 / original.max(1) as f64
+        "  original {original} bytes, compressed {compressed} bytes, ratio {:.3}, {:.4} bits/byte, {tokens} tokens",
+        original as f64 / compressed.max(1) as f64,
+        8.0 * compressed as f64 / original.max(1) as f64
     );
     for line in lines {
         println!("{line}");
@@ -557,19 +575,18 @@ fn info_one(input: &Option<PathBuf>) -> Result<(), Error> {
     Ok(())
 }
 
-/// " (this nacz's engine: ...)" when the hash is this build's engine.
-fn this_engine_note(hash: u32) -> String {
+/// " (this nacz's engine: ...)" when the id is this build's engine.
+fn this_engine_note(id: u16) -> String {
     #[cfg(feature = "llama")]
     {
         let engine = nacz_predictors::llama_engine_id();
-        if nacz::codec::engine_hash(&engine) == hash {
+        if nacz::codec::engine_id_hash(&engine) == id {
             return format!(" (this nacz's engine: {engine})");
         }
     }
-    if nacz::codec::engine_hash(&FakeLm::new().engine_id()) == hash {
+    if nacz::codec::engine_id_hash(&FakeLm::new().engine_id()) == id {
         return " (the test model)".into();
     }
-    let _ = hash;
     String::new()
 }
 

@@ -45,19 +45,22 @@ pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn entry_for_sha256(sha: &[u8; 32]) -> Option<ManifestEntry> {
-    let sha = hex(sha);
-    manifest().into_iter().find(|e| e.sha256 == sha)
+/// The manifest model whose sha256 starts with this model id.
+pub fn entry_for_model_id(id: &[u8; 4]) -> Option<ManifestEntry> {
+    let prefix = hex(id);
+    manifest().into_iter().find(|e| e.sha256.starts_with(&prefix))
 }
 
-/// " (smollm2-135m, SmolLM2-135M-Instruct.Q4_1.gguf)" for a known model, "" otherwise.
-pub fn describe_sha256(sha: &[u8; 32]) -> String {
-    entry_for_sha256(sha).map_or_else(String::new, |e| format!(" ({}, {})", e.name, e.file))
+/// " (smollm2-135m, SmolLM2-135M-Instruct.Q4_1.gguf, sha256 …)" for a known model, "" otherwise.
+pub fn describe_model_id(id: &[u8; 4]) -> String {
+    entry_for_model_id(id).map_or_else(String::new, |e| {
+        format!(" ({}, {}, sha256 {})", e.name, e.file, e.sha256)
+    })
 }
 
-/// How to get the model with this sha256.
-pub fn fetch_hint_for_sha256(sha: &[u8; 32]) -> String {
-    match entry_for_sha256(sha) {
+/// How to get the model with this id.
+pub fn fetch_hint_for_model_id(id: &[u8; 4]) -> String {
+    match entry_for_model_id(id) {
         Some(e) => format!(
             "fetch it with `bash models/fetch.sh {}` and pass --model {}",
             e.name, e.name

@@ -4,7 +4,7 @@
 use std::io::{self, Read, Write};
 
 use crate::codec::{CompressSettings, Engine, Progress};
-use crate::container::{read_frame, FormatError, FrameHeader, FrameRef, MAX_FRAME_CONTENT, MAX_FRAME_PREFIX};
+use crate::container::{read_frame, FormatError, FrameHeader, FrameRef, MAX_FRAME_PREFIX};
 use crate::Error;
 
 /// Input bytes per frame. Large enough that a frame's lanes get long chunks, small enough for bounded memory.
@@ -98,12 +98,6 @@ pub fn read_frame_bytes(input: &mut dyn Read, buf: &mut Vec<u8>, index: usize) -
     input.take((header_len - buf.len()) as u64).read_to_end(buf)?;
     let (header, _) = FrameHeader::read(buf).map_err(frame_err)?;
     let payload_len = header.payload_len();
-    if payload_len > MAX_FRAME_CONTENT + (1 << 20) {
-        return Err(frame_err(FormatError::Field {
-            field: "chunk table",
-            reason: format!("{payload_len} bytes of compressed data is beyond any valid frame"),
-        }));
-    }
     input.take(payload_len).read_to_end(buf)?;
     Ok(true)
 }
