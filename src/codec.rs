@@ -2,8 +2,8 @@
 //!
 //! Both directions run the same lane driver, so the encoder and the decoder issue the identical sequence of LM
 //! decode calls: every lane starts with BOS, lane `i` codes chunk `i`, all live lanes are fed in one step, and a
-//! lane leaves the batch after its chunk's last token. The session (lanes, window, slide, attention kernel) comes
-//! from the header on decode, never from the decoder's own settings.
+//! lane leaves the batch after its chunk's last token. The session (lanes, window, slide, sink, attention kernel,
+//! KV cache type) comes from the header on decode, never from the decoder's own settings.
 
 use crate::container::{checksum, read_frame, ChunkEntry, FrameBody, FrameHeader, FrameRef, ModelParams};
 use crate::plan::chunk_sizes;
@@ -117,7 +117,7 @@ impl Engine {
             let token = chunk_tokens[lane][index];
             encoders[lane].encode(cdf, token as usize);
             coded += 1;
-            if coded % 64 == 0 {
+            if coded.is_multiple_of(64) {
                 let bits: u64 = encoders.iter().map(Encoder::bits_written).sum();
                 progress.tokens_coded(coded, bits as f64);
             }
@@ -162,7 +162,7 @@ impl Engine {
         progress: &mut dyn Progress,
     ) -> Result<(), Error> {
         match &frame.header.body {
-            // The payload checksum, already verified, covers stored content.
+            // The frame checksum, already verified, covers stored content.
             FrameBody::Stored => {
                 out.extend_from_slice(frame.payload);
                 Ok(())
@@ -210,7 +210,7 @@ impl Engine {
             }
             contents[lane].extend_from_slice(piece);
             coded += 1;
-            if coded % 64 == 0 {
+            if coded.is_multiple_of(64) {
                 progress.tokens_coded(coded, 0.0);
             }
             Ok(token)

@@ -205,7 +205,7 @@ fn main() -> ExitCode {
 fn check_settings(settings: &CompressSettings, frame_bytes: usize) -> Result<(), Error> {
     let session = &settings.session;
     session.validate()?;
-    if session.window % nacz_predictors::CONTEXT_PAD != 0 {
+    if !session.window.is_multiple_of(nacz_predictors::CONTEXT_PAD) {
         return Err(Error::Usage(format!(
             "--window must be a multiple of {}",
             nacz_predictors::CONTEXT_PAD

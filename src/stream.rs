@@ -92,9 +92,6 @@ pub fn read_frame_bytes(input: &mut dyn Read, buf: &mut Vec<u8>, index: usize) -
             Err(e) => return Err(frame_err(e)),
         }
     };
-    if header_len < buf.len() {
-        return Err(frame_err(FormatError::HeaderLength(header_len as u64)));
-    }
     input.take((header_len - buf.len()) as u64).read_to_end(buf)?;
     let (header, _) = FrameHeader::read(buf).map_err(frame_err)?;
     let payload_len = header.payload_len();
@@ -102,7 +99,7 @@ pub fn read_frame_bytes(input: &mut dyn Read, buf: &mut Vec<u8>, index: usize) -
     Ok(true)
 }
 
-/// Calls `each` with every frame of `input`, checked (header and payload checksums) but not decoded.
+/// Calls `each` with every frame of `input`, checked (frame checksum) but not decoded.
 pub fn for_each_frame(
     input: &mut dyn Read,
     mut each: impl FnMut(usize, &FrameRef<'_>) -> Result<(), Error>,

@@ -148,9 +148,8 @@ fn every_single_byte_corruption_is_detected() {
     for i in 0..compressed.len() {
         let mut bad = compressed.clone();
         bad[i] ^= 1 << (i % 8);
-        let mut quick = 0;
         assert!(
-            stream::for_each_frame(&mut &bad[..], |_, _| Ok(quick += 1)).is_err(),
+            stream::for_each_frame(&mut &bad[..], |_, _| Ok(())).is_err(),
             "quick test missed byte {i}"
         );
         assert!(decompress(&bad).is_err(), "decoding missed byte {i}");

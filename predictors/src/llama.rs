@@ -134,7 +134,7 @@ impl LanguageModel for LlamaLm {
 
     fn begin(&mut self, config: SessionConfig) -> Result<(), LmError> {
         config.validate()?;
-        if config.window % CONTEXT_PAD != 0 {
+        if !config.window.is_multiple_of(CONTEXT_PAD) {
             return Err(LmError::Config(format!(
                 "llama.cpp needs a window that is a multiple of {CONTEXT_PAD} tokens, got {}",
                 config.window

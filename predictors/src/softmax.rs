@@ -18,7 +18,7 @@ fn exp2_nonpositive(t: f32) -> f32 {
     // Taylor-like coefficients of 2^x = e^(x ln 2) on [0, 1).
     let p = 1.0
         + frac
-            * (0.693_147_2
+            * (std::f32::consts::LN_2
                 + frac
                     * (0.240_226_5
                         + frac
