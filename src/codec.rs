@@ -23,9 +23,10 @@ pub struct CompressSettings {
 /// binary data badly and slowly (one decode per byte).
 const MAX_BINARY_FRACTION: f64 = 0.1;
 
-/// Progress reports: tokens coded so far in this frame and their total, and the bits written.
+/// Progress reports: a frame's token and byte counts, then tokens coded so far in it and the bits written
+/// (0 when decoding).
 pub trait Progress {
-    fn frame_started(&mut self, _tokens: u64) {}
+    fn frame_started(&mut self, _tokens: u64, _bytes: u64) {}
     fn tokens_coded(&mut self, _tokens: u64, _bits: f64) {}
 }
 
@@ -102,7 +103,7 @@ impl Engine {
         let tokens = tokenize(self.lm_for(None)?, content);
         let sizes = chunk_sizes(tokens.len() as u64, settings.session.lanes, settings.min_chunk_tokens);
         self.ensure_session(settings.session)?;
-        progress.frame_started(tokens.len() as u64);
+        progress.frame_started(tokens.len() as u64, content.len() as u64);
 
         let mut chunk_tokens = Vec::with_capacity(sizes.len());
         let mut rest = tokens.as_slice();
@@ -188,7 +189,7 @@ impl Engine {
             return Err(Error::Corrupt("the chunk table does not follow the chunk plan".into()));
         }
         self.ensure_session(params.session)?;
-        progress.frame_started(total);
+        progress.frame_started(total, content_len);
 
         let mut decoders = Vec::with_capacity(params.chunks.len());
         let mut offset = 0usize;

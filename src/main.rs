@@ -346,18 +346,14 @@ fn target_for(input: &Option<PathBuf>, output: &Output, n_inputs: usize, compres
     }
 }
 
-fn open_input(input: &Option<PathBuf>) -> Result<(Box<dyn Read>, Option<u64>), Error> {
+fn open_input(input: &Option<PathBuf>) -> Result<Box<dyn Read>, Error> {
     match input {
-        None => Ok((Box::new(io::stdin().lock()), None)),
+        None => Ok(Box::new(io::stdin().lock())),
         Some(path) => {
-            let meta = fs::metadata(path)?;
-            if meta.is_dir() {
+            if fs::metadata(path)?.is_dir() {
                 return Err(Error::Usage("is a directory".into()));
             }
-            Ok((
-                Box::new(BufReader::with_capacity(1 << 16, File::open(path)?)),
-                Some(meta.len()),
-            ))
+            Ok(Box::new(BufReader::with_capacity(1 << 16, File::open(path)?)))
         }
     }
 }
@@ -433,8 +429,8 @@ fn compress_one(
             "refusing to write compressed data to a terminal (use -f to force)".into(),
         ));
     }
-    let (mut reader, size) = open_input(input)?;
-    let mut progress = Bar::new(global, size, "compress");
+    let mut reader = open_input(input)?;
+    let mut progress = Bar::new(global, "compress");
     let start = Instant::now();
     let mut totals = None;
     write_target(&target, output.force, |out| {
@@ -475,8 +471,8 @@ fn decompress_one(
     n_inputs: usize,
 ) -> Result<(), Error> {
     let target = target_for(input, output, n_inputs, false)?;
-    let (mut reader, _) = open_input(input)?;
-    let mut progress = Bar::new(global, None, "decompress");
+    let mut reader = open_input(input)?;
+    let mut progress = Bar::new(global, "decompress");
     write_target(&target, output.force, |out| {
         stream::decompress(engine, &mut reader, Some(out), &mut progress)?;
         Ok(())
@@ -486,11 +482,11 @@ fn decompress_one(
 }
 
 fn test_one(engine: &mut Engine, input: &Option<PathBuf>, quick: bool, global: &Global) -> Result<(), Error> {
-    let (mut reader, _) = open_input(input)?;
+    let mut reader = open_input(input)?;
     if quick {
         stream::for_each_frame(&mut reader, |_, _| Ok(()))?;
     } else {
-        let mut progress = Bar::new(global, None, "test");
+        let mut progress = Bar::new(global, "test");
         stream::decompress(engine, &mut reader, None, &mut progress)?;
         progress.finish();
     }
@@ -518,7 +514,7 @@ impl<R: Read> Read for Counted<R> {
 }
 
 fn info_one(input: &Option<PathBuf>) -> Result<(), Error> {
-    let (reader, _) = open_input(input)?;
+    let reader = open_input(input)?;
     let mut reader = Counted {
         inner: reader,
         count: 0,
@@ -594,12 +590,13 @@ fn this_engine_note(id: u16) -> String {
 struct Bar {
     bar: Option<ProgressBar>,
     frame_tokens: u64,
+    frame_bytes: u64,
     done_before: u64,
     start: Instant,
 }
 
 impl Bar {
-    fn new(global: &Global, _size: Option<u64>, verb: &str) -> Self {
+    fn new(global: &Global, verb: &str) -> Self {
         let show = !global.quiet && io::stderr().is_terminal();
         let bar = show.then(|| {
             let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr_with_hz(4));
@@ -615,6 +612,7 @@ impl Bar {
         Self {
             bar,
             frame_tokens: 0,
+            frame_bytes: 0,
             done_before: 0,
             start: Instant::now(),
         }
@@ -628,9 +626,10 @@ impl Bar {
 }
 
 impl Progress for Bar {
-    fn frame_started(&mut self, tokens: u64) {
+    fn frame_started(&mut self, tokens: u64, bytes: u64) {
         self.done_before += self.frame_tokens;
         self.frame_tokens = tokens;
+        self.frame_bytes = bytes;
         if let Some(bar) = &self.bar {
             bar.set_length(self.done_before + tokens);
             bar.set_position(self.done_before);
@@ -642,8 +641,10 @@ impl Progress for Bar {
             let done = self.done_before + tokens;
             bar.set_position(done);
             let rate = done as f64 / self.start.elapsed().as_secs_f64().max(1e-9);
+            // Bytes covered so far, estimated from the frame's average bytes per token.
+            let bytes = self.frame_bytes as f64 * tokens as f64 / self.frame_tokens.max(1) as f64;
             let bits_msg = if bits > 0.0 {
-                format!(", {:.3} bits/token", bits / tokens.max(1) as f64)
+                format!(", ~{:.3} bits/byte", bits / bytes.max(1.0))
             } else {
                 String::new()
             };
