@@ -134,6 +134,13 @@ impl LanguageModel for LlamaLm {
 
     fn begin(&mut self, config: SessionConfig) -> Result<(), LmError> {
         config.validate()?;
+        if config.window > self.model.n_ctx_train() {
+            return Err(LmError::Config(format!(
+                "the window of {} tokens exceeds the model's training context of {}",
+                config.window,
+                self.model.n_ctx_train()
+            )));
+        }
         if !config.window.is_multiple_of(CONTEXT_PAD) {
             return Err(LmError::Config(format!(
                 "llama.cpp needs a window that is a multiple of {CONTEXT_PAD} tokens, got {}",

@@ -24,6 +24,10 @@ pub enum LmError {
 /// llama.cpp pads each sequence's context to a multiple of this, so windows must be multiples of it.
 pub const CONTEXT_PAD: u32 = 256;
 
+/// Most KV cells a session may ask for (lanes × window), so no header can make the decoder allocate without bound
+/// (each cell of SmolLM2-135M holds about 23 kB of keys and values).
+pub const MAX_SESSION_CELLS: u64 = 1 << 18;
+
 /// Everything about a decoding session that can change a logit. The container stores each field; the decoder
 /// rebuilds the same session from the header, so both sides issue identical decode calls.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,6 +56,12 @@ impl SessionConfig {
             return Err(LmError::Config(format!(
                 "window must be 16..=131072, got {}",
                 self.window
+            )));
+        }
+        if u64::from(self.lanes) * u64::from(self.window) > MAX_SESSION_CELLS {
+            return Err(LmError::Config(format!(
+                "lanes × window = {} exceeds the limit of {MAX_SESSION_CELLS} context cells",
+                u64::from(self.lanes) * u64::from(self.window)
             )));
         }
         if self.slide == 0 || u64::from(self.slide) + u64::from(self.sink) >= u64::from(self.window) {
@@ -179,4 +189,49 @@ pub trait LanguageModel {
 
     /// Next-token logits of a lane fed in the last step.
     fn logits(&self, lane: usize) -> &[f32];
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sessions_are_bounded() {
+        let ok = SessionConfig {
+            lanes: 8,
+            window: 4096,
+            slide: 256,
+            sink: 4,
+            flash_attention: true,
+            kv_q8: false,
+        };
+        assert!(ok.validate().is_ok());
+        for bad in [
+            SessionConfig {
+                lanes: 256,
+                window: 1 << 17,
+                ..ok
+            },
+            SessionConfig { lanes: 0, ..ok },
+            SessionConfig { slide: 0, ..ok },
+            SessionConfig { slide: 4092, ..ok },
+        ] {
+            assert!(bad.validate().is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn bytes_without_a_token_get_extra_symbols() {
+        let pieces = vec![Vec::new(), b"a".to_vec(), b"ab".to_vec(), b"?".to_vec()];
+        let vocab = Vocab::new(pieces, 0).unwrap();
+        assert_eq!(vocab.n_model_tokens(), 4);
+        assert_eq!(vocab.len(), 4 + 254);
+        assert_eq!(vocab.piece(vocab.byte_token(0)), [0]);
+        assert_eq!(
+            vocab.model_input(vocab.byte_token(0)),
+            3,
+            "extra symbols feed the '?' token"
+        );
+        assert_eq!(vocab.byte_token(b'a'), 1);
+    }
 }
