@@ -407,8 +407,9 @@ fn write_target(
     }
 }
 
-fn finish_source(input: &Option<PathBuf>, output: &Output) -> Result<(), Error> {
-    if let (Some(path), true) = (input, output.rm && !output.keep) {
+/// Removes the source after `--rm`, only once its output file is complete; output to stdout keeps it, as with gzip.
+fn finish_source(input: &Option<PathBuf>, target: &Target, output: &Output) -> Result<(), Error> {
+    if let (Some(path), Target::File(_), true) = (input, target, output.rm && !output.keep) {
         fs::remove_file(path)?;
     }
     Ok(())
@@ -446,7 +447,7 @@ fn compress_one(
     })?;
     progress.finish();
     let totals = totals.expect("set by a successful write");
-    finish_source(input, output)?;
+    finish_source(input, &target, output)?;
     if global.verbose || (!global.quiet && io::stderr().is_terminal()) {
         let secs = start.elapsed().as_secs_f64();
         eprintln!(
@@ -478,7 +479,7 @@ fn decompress_one(
         Ok(())
     })?;
     progress.finish();
-    finish_source(input, output)
+    finish_source(input, &target, output)
 }
 
 fn test_one(engine: &mut Engine, input: &Option<PathBuf>, quick: bool, global: &Global) -> Result<(), Error> {
