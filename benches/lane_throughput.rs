@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use nacz::model;
 use nacz_coder::Cdf;
-use nacz_predictors::{softmax_into, LanguageModel, LlamaLm, SessionConfig};
+use nacz_predictors::{softmax_into, LaneFeed, LanguageModel, LlamaLm, SessionConfig};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
@@ -40,6 +40,7 @@ fn main() {
                 sink: 4,
                 flash_attention: flash,
                 kv_q8,
+                max_feed: 1,
             };
             lm.begin(config).unwrap();
             let start = Instant::now();
@@ -56,7 +57,7 @@ fn main() {
                     segment = (Instant::now(), 0.0);
                 }
                 let feed: Vec<_> = (0..lanes as usize)
-                    .map(|l| Some(tokens[(step + 7 * l) % tokens.len()]))
+                    .map(|l| LaneFeed::one(&tokens[(step + 7 * l) % tokens.len()]))
                     .collect();
                 let t = Instant::now();
                 lm.step(&feed).unwrap();

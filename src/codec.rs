@@ -10,13 +10,74 @@ use crate::plan::chunk_sizes;
 use crate::tokenizer::{binary_fraction, tokenize};
 use crate::Error;
 use nacz_coder::{Cdf, Decoder, Encoder};
-use nacz_predictors::{softmax_into, LanguageModel, SessionConfig, TokenId};
+use nacz_predictors::{LaneFeed, LanguageModel, MixerKind, Predictor, PredictorConfig, SessionConfig, TokenId};
 
 /// Settings a user can choose when compressing; all of them land in the header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CompressSettings {
     pub session: SessionConfig,
+    pub predictors: PredictorConfig,
     pub min_chunk_tokens: u32,
+}
+
+/// The predictors `nacz compress` uses by default (`--predictors all`), chosen by measurement (README).
+pub const DEFAULT_PREDICTORS: PredictorConfig = PredictorConfig {
+    ngram_order: 4,
+    ngram_table_bits: 22,
+    match_min_len: 5,
+    match_table_bits: 22,
+    bias_rate: 66,
+    mixer: MixerKind::Context,
+    mixer_rate: 1311,
+    skip_miss_rate: 0,
+    share_lanes: true,
+};
+
+/// Most tokens a lane is fed per step when confidence skip is on: the skipped tokens wait for the next step.
+pub const SKIP_MAX_FEED: u32 = 16;
+
+/// The parts `--predictors` can name besides `lm` (which is always there).
+pub const PREDICTOR_PARTS: [&str; 4] = ["ngram", "match", "bias", "skip"];
+
+/// Parses a `--predictors` set: `all`, `lm`, or `lm` joined with parts by `+` (`lm+ngram+match`). Parts left out
+/// are switched off in `base`; parts named keep `base`'s parameters.
+pub fn predictor_set(spec: &str, base: PredictorConfig) -> Result<PredictorConfig, Error> {
+    if spec == "all" {
+        return Ok(base);
+    }
+    let mut parts: Vec<&str> = spec.split('+').collect();
+    if parts.first() != Some(&"lm") {
+        return Err(Error::Usage(format!(
+            "--predictors must be `all` or start with `lm` (e.g. lm+ngram+match), got `{spec}`"
+        )));
+    }
+    parts.remove(0);
+    for part in &parts {
+        if !PREDICTOR_PARTS.contains(part) {
+            return Err(Error::Usage(format!(
+                "unknown predictor `{part}` (known: lm, {})",
+                PREDICTOR_PARTS.join(", ")
+            )));
+        }
+    }
+    let has = |part: &str| parts.contains(&part);
+    let mut config = base;
+    if !has("ngram") {
+        config.ngram_order = 0;
+    }
+    if !has("match") {
+        config.match_min_len = 0;
+    }
+    if !has("bias") {
+        config.bias_rate = 0;
+    }
+    if !has("skip") {
+        config.skip_miss_rate = 0;
+    }
+    if config.is_lm_only() {
+        config = PredictorConfig::LM_ONLY;
+    }
+    Ok(config)
 }
 
 /// Frames with more binary bytes (invalid UTF-8, control bytes) than this fraction are stored: the model predicts
@@ -39,6 +100,8 @@ pub struct Engine {
     lm: Option<Box<dyn LanguageModel>>,
     loader: ModelLoader,
     session: Option<SessionConfig>,
+    /// The predictors of the last frame, kept to reuse their allocations.
+    predictor: Option<(PredictorConfig, Predictor)>,
     probs: Vec<f32>,
     cdf: Cdf,
 }
@@ -59,6 +122,7 @@ impl Engine {
             lm: None,
             loader,
             session: None,
+            predictor: None,
             probs: Vec::new(),
             cdf: Cdf::new(),
         }
@@ -87,6 +151,20 @@ impl Engine {
         Ok(())
     }
 
+    /// Readies the predictors for a new frame: the same ones reset, or new ones.
+    fn ensure_predictor(&mut self, config: PredictorConfig) -> Result<(), Error> {
+        match &mut self.predictor {
+            Some((current, predictor)) if *current == config => predictor.reset(),
+            _ => {
+                self.predictor = None;
+                let lanes = self.session.map_or(0, |s| s.lanes as usize);
+                let n_symbols = self.lm_for(None)?.vocab().len();
+                self.predictor = Some((config, Predictor::new(config, lanes, n_symbols)?));
+            }
+        }
+        Ok(())
+    }
+
     /// Compresses one frame's content into a complete frame (header + payload).
     pub fn compress_frame(
         &mut self,
@@ -102,7 +180,9 @@ impl Engine {
         }
         let tokens = tokenize(self.lm_for(None)?, content);
         let sizes = chunk_sizes(tokens.len() as u64, settings.session.lanes, settings.min_chunk_tokens);
+        let predictors = settings.predictors.sized_for(tokens.len());
         self.ensure_session(settings.session)?;
+        self.ensure_predictor(predictors)?;
         progress.frame_started(tokens.len() as u64, content.len() as u64);
 
         let mut chunk_tokens = Vec::with_capacity(sizes.len());
@@ -140,6 +220,7 @@ impl Engine {
             model_id: model_id(&lm.fingerprint()),
             engine_id: engine_id_hash(&lm.engine_id()),
             session: settings.session,
+            predictors,
             min_chunk_tokens: settings.min_chunk_tokens,
             chunks,
             content_checksum: checksum(content),
@@ -190,6 +271,7 @@ impl Engine {
             return Err(Error::Corrupt("the chunk table does not follow the chunk plan".into()));
         }
         self.ensure_session(params.session)?;
+        self.ensure_predictor(params.predictors)?;
         progress.frame_started(total, content_len);
 
         let mut decoders = Vec::with_capacity(params.chunks.len());
@@ -229,42 +311,66 @@ impl Engine {
     }
 
     /// Runs chunks `sizes[i]` on lanes `i` in lockstep: one LM step per round over all live lanes, then `code` for
-    /// each of them in lane order with the CDF of its next token; `code` returns the token actually coded.
+    /// each of them in lane order with the CDF of its next token; `code` returns the token actually coded. Where
+    /// the predictors are confident enough to skip the LM, a lane codes further tokens without its prediction;
+    /// they are fed to the model together in the lane's next step (never re-evaluating the window), whose logits
+    /// serve the next position that needs them.
     fn drive_lanes(
         &mut self,
         sizes: &[u64],
         mut code: impl FnMut(usize, usize, &Cdf) -> Result<TokenId, Error>,
     ) -> Result<(), Error> {
-        let session_lanes = self.session.map_or(0, |s| s.lanes as usize);
+        let session = self.session.expect("a session is readied before driving lanes");
         let lm = self.lm.as_deref_mut().expect("a session implies a model");
+        let (_, predictor) = self
+            .predictor
+            .as_mut()
+            .expect("predictors are readied with the session");
         let bos = lm.vocab().bos();
-        let n_symbols = lm.vocab().len();
         // Every lane starts empty, used or not, so a frame's decode calls never depend on what ran before it
         // (an earlier frame, or another file in the same run).
-        for lane in 0..session_lanes {
+        for lane in 0..session.lanes as usize {
             lm.reset_lane(lane)?;
         }
-        let mut feed: Vec<Option<TokenId>> = vec![None; session_lanes];
-        for (lane, &size) in sizes.iter().enumerate() {
-            feed[lane] = (size > 0).then_some(bos);
-        }
+        // Per lane: tokens coded but not yet fed to the model (its BOS at first).
+        let mut unfed: Vec<Vec<TokenId>> = sizes.iter().map(|_| vec![bos]).collect();
         let mut done = vec![0u64; sizes.len()];
-        while feed.iter().any(Option::is_some) {
+        loop {
+            let feed: Vec<LaneFeed> = (0..session.lanes as usize)
+                .map(|lane| match sizes.get(lane) {
+                    Some(&size) if done[lane] < size => LaneFeed {
+                        tokens: &unfed[lane],
+                        logits: true,
+                    },
+                    _ => LaneFeed::default(),
+                })
+                .collect();
+            if feed.iter().all(|f| f.tokens.is_empty()) {
+                return Ok(());
+            }
             lm.step(&feed)?;
             for lane in 0..sizes.len() {
-                if feed[lane].is_none() {
+                if done[lane] >= sizes[lane] {
                     continue;
                 }
-                softmax_into(lm.logits(lane), &mut self.probs);
-                // Extra byte symbols have no logit: they get the CDF's floor.
-                self.probs.resize(n_symbols, 0.0);
-                self.cdf.quantize_into(&self.probs)?;
-                let token = code(lane, done[lane] as usize, &self.cdf)?;
-                done[lane] += 1;
-                feed[lane] = (done[lane] < sizes[lane]).then_some(token);
+                unfed[lane].clear();
+                let mut logits = Some(lm.logits(lane));
+                loop {
+                    predictor.predict(lane, logits.take(), &mut self.probs);
+                    self.cdf.quantize_into(&self.probs)?;
+                    let token = code(lane, done[lane] as usize, &self.cdf)?;
+                    predictor.update(lane, token);
+                    done[lane] += 1;
+                    unfed[lane].push(token);
+                    if done[lane] == sizes[lane]
+                        || unfed[lane].len() >= session.max_feed as usize
+                        || predictor.wants_lm(lane)
+                    {
+                        break;
+                    }
+                }
             }
         }
-        Ok(())
     }
 }
 

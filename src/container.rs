@@ -1,4 +1,5 @@
-//! The nacz container, format version 1 (specified in `format-spec/nacz-format.md`).
+//! The nacz container, format version 2 (specified in `format-spec/nacz-format.md`); version-1 frames (the LM
+//! alone, no predictor block) are still read.
 //!
 //! A file is one or more frames; frames concatenate. Each frame holds one slice of the input and is checked on its
 //! own: one frame checksum covers every header and payload byte, so integrity is verified in milliseconds without
@@ -7,12 +8,15 @@
 //! byte of it shows in the ratio. Parsing does no I/O and checks every limit before allocating.
 
 use byteorder::{ByteOrder, LittleEndian as LE};
-use nacz_predictors::SessionConfig;
+use nacz_predictors::{MixerKind, PredictorConfig, SessionConfig};
 use xxhash_rust::xxh3::Xxh3;
 
 /// "NACZ".
 pub const MAGIC: [u8; 4] = *b"NACZ";
-pub const FORMAT_VERSION: u8 = 1;
+/// The version this nacz writes.
+pub const FORMAT_VERSION: u8 = 2;
+/// The oldest version it still reads: version-1 modeled frames have no predictor block and mean the LM alone.
+pub const OLDEST_READABLE_VERSION: u8 = 1;
 /// Magic, version, descriptor.
 const PREFIX_LEN: usize = 6;
 /// No valid header is longer; a larger length field is corruption, not a reason to allocate.
@@ -34,7 +38,10 @@ pub enum FormatError {
     BadMagic,
     #[error("truncated: {what} needs {needed} more bytes")]
     Truncated { what: &'static str, needed: u64 },
-    #[error("format version {0} is not supported by this nacz (it reads version {FORMAT_VERSION})")]
+    #[error(
+        "format version {0} is not supported by this nacz (it reads versions {OLDEST_READABLE_VERSION} to \
+         {FORMAT_VERSION}); a newer nacz may read it"
+    )]
     UnsupportedVersion(u8),
     #[error("unknown frame kind {0}")]
     UnknownKind(u8),
@@ -63,6 +70,8 @@ pub struct ModelParams {
     /// 16-bit id of the engine string (llama.cpp build and ISA); decoding needs the same.
     pub engine_id: u16,
     pub session: SessionConfig,
+    /// The online predictors mixed with the LM ([`PredictorConfig::LM_ONLY`] for version-1 frames).
+    pub predictors: PredictorConfig,
     /// Chunk-plan parameter: a chunk gets at least this many tokens unless the frame is shorter.
     pub min_chunk_tokens: u32,
     pub chunks: Vec<ChunkEntry>,
@@ -129,8 +138,22 @@ impl FrameHeader {
             }
             fields.extend_from_slice(&p.model_id);
             fields.extend_from_slice(&p.engine_id.to_le_bytes());
-            for v in [s.lanes, s.window, s.slide, s.sink, p.min_chunk_tokens] {
+            for v in [s.lanes, s.window, s.slide, s.sink, s.max_feed, p.min_chunk_tokens] {
                 put_varint(&mut fields, u64::from(v));
+            }
+            let c = &p.predictors;
+            for v in [
+                u64::from(c.ngram_order),
+                u64::from(c.ngram_table_bits),
+                u64::from(c.match_min_len),
+                u64::from(c.match_table_bits),
+                u64::from(c.bias_rate),
+                c.mixer as u64,
+                u64::from(c.mixer_rate),
+                u64::from(c.skip_miss_rate),
+                u64::from(c.share_lanes),
+            ] {
+                put_varint(&mut fields, v);
             }
             put_varint(&mut fields, p.chunks.len() as u64);
             for c in &p.chunks {
@@ -190,7 +213,7 @@ impl FrameHeader {
             return Err(truncated("the frame header", (header_len - input.len()) as u64));
         }
         let version = input[4];
-        if version != FORMAT_VERSION {
+        if !(OLDEST_READABLE_VERSION..=FORMAT_VERSION).contains(&version) {
             return Err(FormatError::UnsupportedVersion(version));
         }
         let descriptor = input[5];
@@ -213,7 +236,7 @@ impl FrameHeader {
                     format!("flags {descriptor:#04x} on a stored frame"),
                 ))
             }
-            KIND_MODELED => FrameBody::Modeled(read_model_params(&mut r, descriptor, content_len)?),
+            KIND_MODELED => FrameBody::Modeled(read_model_params(&mut r, version, descriptor, content_len)?),
             other => return Err(FormatError::UnknownKind(other)),
         };
         if !r.buf.is_empty() {
@@ -237,7 +260,12 @@ impl FrameHeader {
     }
 }
 
-fn read_model_params(r: &mut Reader<'_>, descriptor: u8, content_len: u64) -> Result<ModelParams, FormatError> {
+fn read_model_params(
+    r: &mut Reader<'_>,
+    version: u8,
+    descriptor: u8,
+    content_len: u64,
+) -> Result<ModelParams, FormatError> {
     if descriptor & !(KIND_MASK | FLAG_FLASH_ATTENTION | FLAG_KV_Q8) != 0 {
         return Err(field("descriptor", format!("reserved bits set in {descriptor:#04x}")));
     }
@@ -247,6 +275,11 @@ fn read_model_params(r: &mut Reader<'_>, descriptor: u8, content_len: u64) -> Re
     let window = r.varint_u32("window")?;
     let slide = r.varint_u32("slide")?;
     let sink = r.varint_u32("sink")?;
+    let max_feed = if version == 1 {
+        1
+    } else {
+        r.varint_u32("tokens per step")?
+    };
     let min_chunk_tokens = r.varint_u32("minimum chunk tokens")?;
     let session = SessionConfig {
         lanes,
@@ -255,8 +288,17 @@ fn read_model_params(r: &mut Reader<'_>, descriptor: u8, content_len: u64) -> Re
         sink,
         flash_attention: descriptor & FLAG_FLASH_ATTENTION != 0,
         kv_q8: descriptor & FLAG_KV_Q8 != 0,
+        max_feed,
     };
     session.validate().map_err(|e| field("session", e.to_string()))?;
+    let predictors = if version == 1 {
+        PredictorConfig::LM_ONLY
+    } else {
+        read_predictors(r)?
+    };
+    predictors
+        .validate(lanes)
+        .map_err(|e| field("predictors", e.to_string()))?;
     let n_chunks = r.varint("chunk count")?;
     if n_chunks == 0 || n_chunks > MAX_CHUNKS as u64 || n_chunks > u64::from(lanes) {
         return Err(field("chunk count", format!("{n_chunks} chunks for {lanes} lanes")));
@@ -280,9 +322,32 @@ fn read_model_params(r: &mut Reader<'_>, descriptor: u8, content_len: u64) -> Re
         model_id,
         engine_id,
         session,
+        predictors,
         min_chunk_tokens,
         chunks,
         content_checksum,
+    })
+}
+
+fn read_predictors(r: &mut Reader<'_>) -> Result<PredictorConfig, FormatError> {
+    let small = |r: &mut Reader<'_>, what: &'static str, max: u64| -> Result<u64, FormatError> {
+        let v = r.varint(what)?;
+        if v > max {
+            return Err(field(what, format!("{v} exceeds {max}")));
+        }
+        Ok(v)
+    };
+    Ok(PredictorConfig {
+        ngram_order: small(r, "n-gram order", 255)? as u8,
+        ngram_table_bits: small(r, "n-gram table bits", 255)? as u8,
+        match_min_len: small(r, "match length", 255)? as u8,
+        match_table_bits: small(r, "match table bits", 255)? as u8,
+        bias_rate: small(r, "bias rate", 0xFFFF)? as u16,
+        mixer: MixerKind::from_code(r.varint("mixer kind")?)
+            .ok_or_else(|| field("mixer kind", "unknown mixer".into()))?,
+        mixer_rate: small(r, "mixer rate", 0xFFFF)? as u16,
+        skip_miss_rate: small(r, "skip miss rate", 0xFFFF)? as u16,
+        share_lanes: small(r, "shared lanes", 1)? == 1,
     })
 }
 
@@ -390,6 +455,16 @@ mod tests {
                 sink: 4,
                 flash_attention: true,
                 kv_q8: true,
+                max_feed: 1,
+            },
+            predictors: PredictorConfig {
+                ngram_order: 4,
+                match_min_len: 6,
+                bias_rate: 300,
+                mixer_rate: 1000,
+                skip_miss_rate: 20,
+                share_lanes: true,
+                ..PredictorConfig::LM_ONLY
             },
             min_chunk_tokens: 8,
             chunks: vec![
@@ -438,7 +513,9 @@ mod tests {
                 sink: 4,
                 flash_attention: true,
                 kv_q8: false,
+                max_feed: 1,
             },
+            predictors: PredictorConfig::LM_ONLY,
             min_chunk_tokens: 8192,
             chunks: vec![ChunkEntry {
                 tokens: 5448,
@@ -449,7 +526,7 @@ mod tests {
         let payload = vec![0u8; 2790];
         assert_eq!(
             FrameHeader::write_frame(20_000, body, &payload).len() - payload.len(),
-            37
+            47
         );
     }
 

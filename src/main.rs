@@ -11,11 +11,11 @@ use std::time::Instant;
 
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use nacz::codec::{CompressSettings, Engine, ModelLoader, Progress};
+use nacz::codec::{predictor_set, CompressSettings, Engine, ModelLoader, Progress, DEFAULT_PREDICTORS, SKIP_MAX_FEED};
 use nacz::container::{FrameBody, FrameRef};
 use nacz::stream::{self, FRAME_BYTES};
 use nacz::{model, Error};
-use nacz_predictors::{FakeLm, LanguageModel, SessionConfig};
+use nacz_predictors::{FakeLm, LanguageModel, MixerKind, PredictorConfig, SessionConfig};
 
 const SUFFIX: &str = ".nacz";
 
@@ -67,6 +67,63 @@ struct Output {
     rm: bool,
 }
 
+/// The online predictors mixed with the LM.
+#[derive(Args, Clone)]
+struct PredictorArgs {
+    /// Predictors mixed with the LM: `all`, or `lm` joined by `+` with any of ngram, match, bias, skip.
+    #[arg(long, default_value = "all")]
+    predictors: String,
+    /// How predictions are mixed: `context` (learned, context-dependent weights) or `nacrith` (the baseline).
+    #[arg(long, value_enum, default_value_t = MixerArg::Context)]
+    mixer: MixerArg,
+    /// Highest token n-gram order.
+    #[arg(long, hide = true)]
+    ngram_order: Option<u8>,
+    /// log2 of the n-gram table's buckets (48 bytes each).
+    #[arg(long, hide = true)]
+    ngram_bits: Option<u8>,
+    /// Tokens of context the match model looks up.
+    #[arg(long, hide = true)]
+    match_min: Option<u8>,
+    /// Bias head learning rate in 2^-16.
+    #[arg(long, hide = true)]
+    bias_rate: Option<u16>,
+    /// Mixer learning rate in 2^-16.
+    #[arg(long, hide = true)]
+    mixer_rate: Option<u16>,
+    /// Skip the LM where the match model's miss rate is at most this, in 2^-16.
+    #[arg(long, hide = true)]
+    skip_rate: Option<u16>,
+    /// Give each lane its own predictor state instead of one shared by all lanes.
+    #[arg(long, hide = true)]
+    no_share: bool,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum MixerArg {
+    Context,
+    Nacrith,
+}
+
+impl PredictorArgs {
+    fn config(&self) -> Result<PredictorConfig, Error> {
+        let mut base = DEFAULT_PREDICTORS;
+        if let MixerArg::Nacrith = self.mixer {
+            // Nacrith's own rate (0.5); its mixer has no match-length context, so no skip either.
+            base.mixer = MixerKind::Nacrith;
+            base.mixer_rate = 1 << 15;
+        }
+        base.ngram_order = self.ngram_order.unwrap_or(base.ngram_order);
+        base.ngram_table_bits = self.ngram_bits.unwrap_or(base.ngram_table_bits);
+        base.match_min_len = self.match_min.unwrap_or(base.match_min_len);
+        base.bias_rate = self.bias_rate.unwrap_or(base.bias_rate);
+        base.mixer_rate = self.mixer_rate.unwrap_or(base.mixer_rate);
+        base.skip_miss_rate = self.skip_rate.unwrap_or(base.skip_miss_rate);
+        base.share_lanes = !self.no_share;
+        predictor_set(&self.predictors, base)
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Compress FILEs to FILE.nacz (no FILE or `-`: stdin to stdout).
@@ -95,6 +152,8 @@ enum Command {
         /// Input bytes per frame.
         #[arg(long, default_value_t = FRAME_BYTES, hide = true)]
         frame_bytes: usize,
+        #[command(flatten)]
+        predictors: PredictorArgs,
     },
     /// Decompress FILE.nacz to FILE (no FILE or `-`: stdin to stdout).
     Decompress {
@@ -143,7 +202,15 @@ fn main() -> ExitCode {
             min_chunk_tokens,
             kv_q8,
             frame_bytes,
+            predictors,
         } => {
+            let predictors = match predictors.config() {
+                Ok(config) => config,
+                Err(e) => {
+                    eprintln!("nacz: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
             let settings = CompressSettings {
                 session: SessionConfig {
                     lanes,
@@ -152,7 +219,13 @@ fn main() -> ExitCode {
                     sink,
                     flash_attention: true,
                     kv_q8,
+                    max_feed: if predictors.skip_miss_rate > 0 {
+                        SKIP_MAX_FEED
+                    } else {
+                        1
+                    },
                 },
+                predictors,
                 min_chunk_tokens,
             };
             if let Err(e) = check_settings(&settings, frame_bytes) {
@@ -205,6 +278,7 @@ fn main() -> ExitCode {
 fn check_settings(settings: &CompressSettings, frame_bytes: usize) -> Result<(), Error> {
     let session = &settings.session;
     session.validate()?;
+    settings.predictors.validate(session.lanes)?;
     if !session.window.is_multiple_of(nacz_predictors::CONTEXT_PAD) {
         return Err(Error::Usage(format!(
             "--window must be a multiple of {}",
@@ -255,20 +329,42 @@ fn loader(global: &Global) -> ModelLoader {
     let verbose = global.verbose;
     Box::new(
         move |wanted: Option<&[u8; 4]>| -> Result<Box<dyn LanguageModel>, Error> {
-            if model_arg.as_deref() == Some("@fake") {
+            let lm: Box<dyn LanguageModel> = if model_arg.as_deref() == Some("@fake") {
                 // A deterministic stand-in for tests without weights.
-                return Ok(Box::new(FakeLm::new()));
-            }
-            let explicit = model_arg.clone().or_else(|| std::env::var("NACZ_MODEL").ok());
-            // Decoding without an explicit model: take the manifest model the file names.
-            let named = match (explicit.is_none(), wanted) {
-                (true, Some(id)) => model::entry_for_model_id(id).map(|e| e.name),
-                _ => None,
+                Box::new(FakeLm::new())
+            } else {
+                load_for(model_arg.as_deref(), wanted, threads, verbose)?
             };
-            let path = model::resolve(explicit.as_deref().or(named.as_deref()))?;
-            load_model(&path, threads, verbose)
+            // Developer aids for tuning the predictors (see CONTRIBUTING.md): record the model's predictions
+            // once, replay them in later runs over the same input and lanes.
+            if let Some(path) = std::env::var_os("NACZ_LM_RECORD") {
+                return Ok(Box::new(nacz_predictors::Recorder::new(lm, Path::new(&path))?));
+            }
+            if let Some(path) = std::env::var_os("NACZ_LM_REPLAY") {
+                return Ok(Box::new(nacz_predictors::Replayer::new(lm, Path::new(&path))?));
+            }
+            Ok(lm)
         },
     )
+}
+
+/// Finds and loads the model: `--model`, `NACZ_MODEL`, or on decode the manifest model the file names.
+fn load_for(
+    model_arg: Option<&str>,
+    wanted: Option<&[u8; 4]>,
+    threads: usize,
+    verbose: bool,
+) -> Result<Box<dyn LanguageModel>, Error> {
+    let explicit = model_arg
+        .map(str::to_string)
+        .or_else(|| std::env::var("NACZ_MODEL").ok());
+    // Decoding without an explicit model: take the manifest model the file names.
+    let named = match (explicit.is_none(), wanted) {
+        (true, Some(id)) => model::entry_for_model_id(id).map(|e| e.name),
+        _ => None,
+    };
+    let path = model::resolve(explicit.as_deref().or(named.as_deref()))?;
+    load_model(&path, threads, verbose)
 }
 
 #[cfg(feature = "llama")]
@@ -536,7 +632,7 @@ fn info_one(input: &Option<PathBuf>) -> Result<(), Error> {
                 lines.push(format!(
                     "  frame {index}: {} bytes, {t} tokens, {} chunks, {} bytes coded\n    model sha256 {}…{}\n    \
                      engine {:#06x}{}\n    lanes {}, window {}, slide {}, sink {}, flash attention {}, KV cache {}, \
-                     min chunk tokens {}, CDF 24-bit, predictors: lm",
+                     {} tokens per lane and step, min chunk tokens {}, CDF 24-bit\n    predictors: {}",
                     h.content_len,
                     p.chunks.len(),
                     frame.payload.len(),
@@ -550,7 +646,9 @@ fn info_one(input: &Option<PathBuf>) -> Result<(), Error> {
                     sc.sink,
                     if sc.flash_attention { "on" } else { "off" },
                     if sc.kv_q8 { "q8_0" } else { "f16" },
+                    sc.max_feed,
                     p.min_chunk_tokens,
+                    describe_predictors(&p.predictors),
                 ));
             }
         }
@@ -570,6 +668,44 @@ fn info_one(input: &Option<PathBuf>) -> Result<(), Error> {
         println!("{line}");
     }
     Ok(())
+}
+
+/// The predictor set and every parameter of it, as `nacz info` shows them.
+fn describe_predictors(c: &PredictorConfig) -> String {
+    if c.is_lm_only() {
+        return "lm".into();
+    }
+    let rate = |r: u16| f32::from(r) / nacz_predictors::RATE_ONE;
+    let mut parts = vec!["lm".to_string()];
+    if c.ngram_order > 0 {
+        parts.push(format!(
+            "ngram(orders 1..{}, 2^{} buckets)",
+            c.ngram_order, c.ngram_table_bits
+        ));
+    }
+    if c.match_min_len > 0 {
+        parts.push(format!(
+            "match(min {} tokens, 2^{} entries)",
+            c.match_min_len, c.match_table_bits
+        ));
+    }
+    if c.bias_rate > 0 {
+        parts.push(format!("bias(rate {})", rate(c.bias_rate)));
+    }
+    if c.skip_miss_rate > 0 {
+        parts.push(format!("skip(miss rate ≤ {})", rate(c.skip_miss_rate)));
+    }
+    format!(
+        "{}; mixer {} (rate {}); lanes {}",
+        parts.join(" + "),
+        c.mixer.name(),
+        rate(c.mixer_rate),
+        if c.share_lanes {
+            "share what they learn"
+        } else {
+            "learn separately"
+        }
+    )
 }
 
 /// " (this nacz's engine: ...)" when the id is this build's engine.

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use nacz::codec::{CompressSettings, Engine, NoProgress};
+use nacz::codec::{CompressSettings, Engine, NoProgress, DEFAULT_PREDICTORS};
 use nacz::stream;
 use nacz_predictors::{FakeLm, SessionConfig};
 
@@ -46,7 +46,9 @@ fn every_corpus_file_round_trips() {
             sink: 4,
             flash_attention: true,
             kv_q8: false,
+            max_feed: 1,
         },
+        predictors: DEFAULT_PREDICTORS,
         min_chunk_tokens: 4096,
     };
     let files = files(&dir);

@@ -3,7 +3,7 @@
 //! count. Without the model these tests are skipped, except under CI, where a missing model is a failure.
 #![cfg(feature = "llama")]
 
-use nacz::codec::{CompressSettings, Engine, NoProgress};
+use nacz::codec::{CompressSettings, Engine, NoProgress, DEFAULT_PREDICTORS};
 use nacz::{model, stream};
 use nacz_predictors::{LlamaLm, SessionConfig};
 
@@ -31,7 +31,9 @@ fn settings(lanes: u32, window: u32) -> CompressSettings {
             sink: 4,
             flash_attention: false,
             kv_q8: false,
+            max_feed: 1,
         },
+        predictors: DEFAULT_PREDICTORS,
         min_chunk_tokens: 64,
     }
 }

@@ -2,9 +2,9 @@
 //! data across lanes, windows and frame sizes; identical bytes on repeated runs; every single-byte corruption and
 //! every truncation detected; golden files that must decode and must fail.
 
-use nacz::codec::{CompressSettings, Engine, NoProgress};
+use nacz::codec::{predictor_set, CompressSettings, Engine, NoProgress, DEFAULT_PREDICTORS, SKIP_MAX_FEED};
 use nacz::stream;
-use nacz_predictors::{FakeLm, SessionConfig};
+use nacz_predictors::{FakeLm, MixerKind, PredictorConfig, SessionConfig};
 
 fn settings(lanes: u32, window: u32, min_chunk_tokens: u32) -> CompressSettings {
     CompressSettings {
@@ -15,7 +15,9 @@ fn settings(lanes: u32, window: u32, min_chunk_tokens: u32) -> CompressSettings 
             sink: 2,
             flash_attention: false,
             kv_q8: false,
+            max_feed: 1,
         },
+        predictors: DEFAULT_PREDICTORS,
         min_chunk_tokens,
     }
 }
@@ -104,6 +106,64 @@ fn edge_cases_round_trip() {
 }
 
 #[test]
+fn every_predictor_set_round_trips() {
+    let paragraph = text(700);
+    let repetitive = paragraph.repeat(12);
+    let mut varied = text(9000);
+    varied.extend_from_slice(&repetitive);
+    let sets = [
+        ("lm", PredictorConfig::LM_ONLY),
+        ("lm+ngram", predictor_set("lm+ngram", DEFAULT_PREDICTORS).unwrap()),
+        ("lm+match", predictor_set("lm+match", DEFAULT_PREDICTORS).unwrap()),
+        ("lm+bias", predictor_set("lm+bias", DEFAULT_PREDICTORS).unwrap()),
+        (
+            "separate lanes",
+            PredictorConfig {
+                share_lanes: false,
+                ..DEFAULT_PREDICTORS
+            },
+        ),
+        (
+            "nacrith",
+            PredictorConfig {
+                mixer: MixerKind::Nacrith,
+                mixer_rate: 1 << 15,
+                skip_miss_rate: 0,
+                ..DEFAULT_PREDICTORS
+            },
+        ),
+        (
+            "skip",
+            PredictorConfig {
+                skip_miss_rate: 3000,
+                ..DEFAULT_PREDICTORS
+            },
+        ),
+    ];
+    for (name, predictors) in sets {
+        for (lanes, window, min_chunk) in [(1, 64, 16), (3, 32, 8), (8, 256, 64)] {
+            let mut s = settings(lanes, window, min_chunk);
+            s.predictors = predictors;
+            if predictors.skip_miss_rate > 0 {
+                s.session.max_feed = s.session.slide.min(SKIP_MAX_FEED);
+            }
+            for input in [&varied, &repetitive] {
+                let compressed = compress_with(input, &s, 1 << 20);
+                assert_eq!(
+                    compress_with(input, &s, 1 << 20),
+                    compressed,
+                    "{name}: not deterministic"
+                );
+                assert!(
+                    decompress(&compressed).unwrap() == *input,
+                    "{name}: lanes {lanes}, window {window}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
 fn random_binary_round_trips() {
     let mut state = 0x1234_5678_9abc_def0u64;
     let data: Vec<u8> = (0..50_000)
@@ -188,21 +248,25 @@ fn foreign_input_is_refused() {
 #[test]
 fn golden_files_decode() {
     let golden = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
+    let original = std::fs::read(golden.join("fake-lanes3.txt")).unwrap();
     if std::env::var_os("NACZ_BLESS").is_some() {
-        // Regenerate after a deliberate format change (which also bumps the format version).
-        let original = text(2500);
+        // Regenerate the current version's files after a deliberate format change (which also bumps the format
+        // version; the old version's files stay, to show they still decode).
         let compressed = compress_with(&original, &settings(3, 64, 16), 1 << 20);
         let mut bitflip = compressed.clone();
         bitflip[compressed.len() - 3] ^= 0x10;
-        std::fs::write(golden.join("fake-lanes3.txt"), &original).unwrap();
-        std::fs::write(golden.join("fake-lanes3.txt.nacz"), &compressed).unwrap();
-        std::fs::write(golden.join("fake-lanes3-bitflip.txt.nacz"), &bitflip).unwrap();
+        std::fs::write(golden.join("fake-lanes3-v2.txt.nacz"), &compressed).unwrap();
+        std::fs::write(golden.join("fake-lanes3-v2-bitflip.txt.nacz"), &bitflip).unwrap();
     }
-    let original = std::fs::read(golden.join("fake-lanes3.txt")).unwrap();
-    let compressed = std::fs::read(golden.join("fake-lanes3.txt.nacz")).unwrap();
+    // Format version 1 (the LM alone) still decodes.
+    let v1 = std::fs::read(golden.join("fake-lanes3-v1.txt.nacz")).unwrap();
+    assert_eq!(decompress(&v1).unwrap(), original);
+    let compressed = std::fs::read(golden.join("fake-lanes3-v2.txt.nacz")).unwrap();
     assert_eq!(decompress(&compressed).unwrap(), original);
-    // The format and the fake model's numerics are pinned: compressing again gives the same bytes.
+    assert!(compressed.len() < v1.len(), "the predictors help on repetitive text");
+    // The format and the numerics (fake model, predictors) are pinned: compressing again gives the same bytes.
     assert_eq!(compress_with(&original, &settings(3, 64, 16), 1 << 20), compressed);
-    let must_fail = std::fs::read(golden.join("fake-lanes3-bitflip.txt.nacz")).unwrap();
-    assert!(decompress(&must_fail).is_err());
+    for must_fail in ["fake-lanes3-v1-bitflip.txt.nacz", "fake-lanes3-v2-bitflip.txt.nacz"] {
+        assert!(decompress(&std::fs::read(golden.join(must_fail)).unwrap()).is_err());
+    }
 }

@@ -3,7 +3,7 @@
 //! 0x04 and 0x1D and invalid UTF-8, and its logits depend on the batch composition and on the position inside
 //! the sliding window, so a decoder that does not replay the encoder's decode calls exactly fails the tests.
 
-use crate::lm::{LanguageModel, LmError, SessionConfig, TokenId, Vocab};
+use crate::lm::{LaneFeed, LanguageModel, LmError, SessionConfig, TokenId, Vocab};
 
 /// Multi-byte pieces of the fake vocabulary, after the control token and the 256 byte tokens.
 const WORDS: &[&str] = &[
@@ -186,7 +186,7 @@ impl LanguageModel for FakeLm {
         Ok(())
     }
 
-    fn step(&mut self, feed: &[Option<TokenId>]) -> Result<(), LmError> {
+    fn step(&mut self, feed: &[LaneFeed<'_>]) -> Result<(), LmError> {
         let config = self.config.ok_or_else(|| LmError::Config("step before begin".into()))?;
         if feed.len() != self.lanes.len() {
             return Err(LmError::Config(format!(
@@ -195,30 +195,40 @@ impl LanguageModel for FakeLm {
                 self.lanes.len()
             )));
         }
-        let n_live = feed.iter().flatten().count();
+        let n_live: usize = feed.iter().map(|f| f.tokens.len()).sum();
         if n_live == 0 {
             return Err(LmError::Decode("a step with no token".into()));
         }
-        for (lane_id, token) in feed.iter().enumerate() {
-            let Some(token) = *token else { continue };
-            if token as usize >= self.vocab.len() {
-                return Err(LmError::TokenOutOfRange {
-                    token,
-                    n_vocab: self.vocab.len(),
-                });
+        for (lane_id, lane_feed) in feed.iter().enumerate() {
+            if lane_feed.tokens.len() > config.max_feed as usize {
+                return Err(LmError::Config(format!(
+                    "{} tokens for one lane in a step, at most {}",
+                    lane_feed.tokens.len(),
+                    config.max_feed
+                )));
             }
             let lane = &mut self.lanes[lane_id];
-            if lane.position == config.window {
-                lane.position -= config.slide;
+            for &token in lane_feed.tokens {
+                if token as usize >= self.vocab.len() {
+                    return Err(LmError::TokenOutOfRange {
+                        token,
+                        n_vocab: self.vocab.len(),
+                    });
+                }
+                if lane.position == config.window {
+                    lane.position -= config.slide;
+                }
+                let token = self.vocab.model_input(token);
+                if lane.follower.is_empty() {
+                    lane.follower = vec![None; self.vocab.n_model_tokens()];
+                }
+                lane.follower[lane.last[1] as usize] = Some(token);
+                lane.last = [lane.last[1], token];
+                lane.position += 1;
             }
-            let token = self.vocab.model_input(token);
-            if lane.follower.is_empty() {
-                lane.follower = vec![None; self.vocab.n_model_tokens()];
+            if lane_feed.logits && !lane_feed.tokens.is_empty() {
+                Self::fill_logits(lane, n_live, &mut self.logits[lane_id]);
             }
-            lane.follower[lane.last[1] as usize] = Some(token);
-            lane.last = [lane.last[1], token];
-            lane.position += 1;
-            Self::fill_logits(lane, n_live, &mut self.logits[lane_id]);
         }
         Ok(())
     }
@@ -253,13 +263,14 @@ mod tests {
             sink: 2,
             flash_attention: false,
             kv_q8: false,
+            max_feed: 1,
         };
         let mut a = FakeLm::new();
         a.begin(config).unwrap();
-        a.step(&[Some(5), None]).unwrap();
+        a.step(&[LaneFeed::one(&5), LaneFeed::default()]).unwrap();
         let mut b = FakeLm::new();
         b.begin(config).unwrap();
-        b.step(&[Some(5), Some(6)]).unwrap();
+        b.step(&[LaneFeed::one(&5), LaneFeed::one(&6)]).unwrap();
         assert_ne!(a.logits(0), b.logits(0));
     }
 }

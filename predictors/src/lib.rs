@@ -3,16 +3,25 @@
 //! This crate owns everything that turns a token history into a probability distribution over the next token:
 //! the [`LanguageModel`] trait (one backend decode per [`LanguageModel::step`] across all live lanes), the
 //! llama.cpp backend (feature `llama`), a deterministic fake model for weight-free tests, and the deterministic
-//! softmax that feeds the coder. It knows nothing of files, containers or arithmetic coding.
+//! softmax, and the online predictors mixed with the LM: token n-grams, the match model, the bias head, the mixers
+//! and the confidence-skip policy ([`Predictor`]). It knows nothing of files, containers or arithmetic coding.
 
+mod config;
 mod fake;
 #[cfg(feature = "llama")]
 mod llama;
 mod lm;
+mod matcher;
+mod mixing;
+mod ngram;
+mod replay;
 mod softmax;
 
+pub use config::{MixerKind, PredictorConfig, MAX_PREDICTOR_BYTES, RATE_ONE};
 pub use fake::FakeLm;
 #[cfg(feature = "llama")]
 pub use llama::{engine_id as llama_engine_id, LlamaLm};
-pub use lm::{LanguageModel, LmError, SessionConfig, TokenId, Vocab, CONTEXT_PAD};
+pub use lm::{LaneFeed, LanguageModel, LmError, SessionConfig, TokenId, Vocab, CONTEXT_PAD, MAX_FEED};
+pub use mixing::Predictor;
+pub use replay::{Recorder, Replayer};
 pub use softmax::softmax_into;

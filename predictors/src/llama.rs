@@ -15,7 +15,7 @@ use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::token::LlamaToken;
 
-use crate::lm::{LanguageModel, LmError, SessionConfig, TokenId, Vocab, CONTEXT_PAD};
+use crate::lm::{LaneFeed, LanguageModel, LmError, SessionConfig, TokenId, Vocab, CONTEXT_PAD};
 
 static BACKEND: OnceLock<Result<LlamaBackend, String>> = OnceLock::new();
 
@@ -164,12 +164,13 @@ impl LanguageModel for LlamaLm {
         } else {
             KvCacheType::F16
         };
-        // n_batch = n_ubatch = lanes: a step never holds more tokens than lanes, and a fixed ubatch keeps the
-        // kernels' split of the batch identical on both sides.
+        // n_batch = n_ubatch = lanes × max_feed: a step never holds more tokens, and a ubatch size fixed by the
+        // header keeps the kernels' split of the batch identical on both sides.
+        let batch_tokens = config.lanes * config.max_feed;
         let params = LlamaContextParams::default()
             .with_n_ctx(Some(n_ctx))
-            .with_n_batch(config.lanes)
-            .with_n_ubatch(config.lanes)
+            .with_n_batch(batch_tokens)
+            .with_n_ubatch(batch_tokens)
             .with_n_seq_max(config.lanes)
             .with_kv_unified(false)
             .with_flash_attention_policy(flash)
@@ -195,7 +196,7 @@ impl LanguageModel for LlamaLm {
                 batch_index: None,
             })
             .collect();
-        let batch = LlamaBatch::new(config.lanes as usize, config.lanes as i32);
+        let batch = LlamaBatch::new(batch_tokens as usize, config.lanes as i32);
         self.session = Some(Session {
             config,
             context,
@@ -220,7 +221,7 @@ impl LanguageModel for LlamaLm {
         Ok(())
     }
 
-    fn step(&mut self, feed: &[Option<TokenId>]) -> Result<(), LmError> {
+    fn step(&mut self, feed: &[LaneFeed<'_>]) -> Result<(), LmError> {
         let Self { vocab, session, .. } = self;
         let n_vocab = vocab.len();
         let session = session
@@ -234,18 +235,28 @@ impl LanguageModel for LlamaLm {
             )));
         }
         let SessionConfig {
-            window, slide, sink, ..
+            window,
+            slide,
+            sink,
+            max_feed,
+            ..
         } = session.config;
         session.batch.clear();
-        for (lane_id, token) in feed.iter().enumerate() {
+        for (lane_id, lane_feed) in feed.iter().enumerate() {
             let lane = &mut session.lanes[lane_id];
             lane.batch_index = None;
-            let Some(token) = *token else { continue };
-            if token as usize >= n_vocab {
-                return Err(LmError::TokenOutOfRange { token, n_vocab });
+            let n = lane_feed.tokens.len() as u32;
+            if n == 0 {
+                continue;
+            }
+            if n > max_feed {
+                return Err(LmError::Config(format!(
+                    "{n} tokens for one lane in a step, at most {max_feed}"
+                )));
             }
             let seq = lane_id as i32;
-            if lane.position == window {
+            // max_feed ≤ slide, so one slide always makes room.
+            if lane.position + n > window {
                 // Keep the first `sink` tokens (the model leans on them as attention sinks; dropping them costs
                 // far more than their context is worth), drop the `slide` tokens after them and shift the rest
                 // down. RoPE is re-applied lazily at the next decode.
@@ -259,17 +270,25 @@ impl LanguageModel for LlamaLm {
                     .map_err(|e| LmError::KvCache(e.to_string()))?;
                 lane.position -= slide;
             }
-            lane.batch_index = Some(session.batch.n_tokens());
-            session
-                .batch
-                .add(
-                    LlamaToken(vocab.model_input(token) as i32),
-                    lane.position as i32,
-                    &[seq],
-                    true,
-                )
-                .map_err(|e| LmError::Decode(e.to_string()))?;
-            lane.position += 1;
+            for (i, &token) in lane_feed.tokens.iter().enumerate() {
+                if token as usize >= n_vocab {
+                    return Err(LmError::TokenOutOfRange { token, n_vocab });
+                }
+                let last = i + 1 == lane_feed.tokens.len();
+                if last && lane_feed.logits {
+                    lane.batch_index = Some(session.batch.n_tokens());
+                }
+                session
+                    .batch
+                    .add(
+                        LlamaToken(vocab.model_input(token) as i32),
+                        lane.position as i32,
+                        &[seq],
+                        last && lane_feed.logits,
+                    )
+                    .map_err(|e| LmError::Decode(e.to_string()))?;
+                lane.position += 1;
+            }
         }
         if session.batch.n_tokens() == 0 {
             return Err(LmError::Decode("a step with no token".into()));

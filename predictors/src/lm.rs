@@ -44,6 +44,30 @@ pub struct SessionConfig {
     pub flash_attention: bool,
     /// Whether the KV cache holds keys and values as q8_0 instead of f16 (less memory traffic at long contexts).
     pub kv_q8: bool,
+    /// Most tokens one lane is fed in one step (above 1 only with confidence skip); sizes llama.cpp's batches.
+    pub max_feed: u32,
+}
+
+/// Largest [`SessionConfig::max_feed`].
+pub const MAX_FEED: u32 = 64;
+
+/// What one lane is given in a step.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LaneFeed<'a> {
+    /// Tokens appended to the lane, oldest first; empty when the lane sits the step out.
+    pub tokens: &'a [TokenId],
+    /// Whether the next-token logits after the last of them are wanted.
+    pub logits: bool,
+}
+
+impl<'a> LaneFeed<'a> {
+    /// One token, with the logits after it.
+    pub fn one(token: &'a TokenId) -> Self {
+        Self {
+            tokens: std::slice::from_ref(token),
+            logits: true,
+        }
+    }
 }
 
 impl SessionConfig {
@@ -62,6 +86,12 @@ impl SessionConfig {
             return Err(LmError::Config(format!(
                 "lanes × window = {} exceeds the limit of {MAX_SESSION_CELLS} context cells",
                 u64::from(self.lanes) * u64::from(self.window)
+            )));
+        }
+        if self.max_feed == 0 || self.max_feed > MAX_FEED || self.max_feed > self.slide {
+            return Err(LmError::Config(format!(
+                "tokens per lane and step ({}) must be 1..={MAX_FEED} and at most the slide ({})",
+                self.max_feed, self.slide
             )));
         }
         if self.slide == 0 || u64::from(self.slide) + u64::from(self.sink) >= u64::from(self.window) {
@@ -183,9 +213,9 @@ pub trait LanguageModel {
     /// Empties one lane's context so it can start a new chunk.
     fn reset_lane(&mut self, lane: usize) -> Result<(), LmError>;
 
-    /// Appends `feed[lane]` to every lane where it is `Some`, with exactly one backend decode call, and makes the
-    /// next-token logits of those lanes available through [`LanguageModel::logits`].
-    fn step(&mut self, feed: &[Option<TokenId>]) -> Result<(), LmError>;
+    /// Appends `feed[lane].tokens` to every lane, with exactly one backend decode call, and makes the next-token
+    /// logits of the lanes that asked for them available through [`LanguageModel::logits`].
+    fn step(&mut self, feed: &[LaneFeed<'_>]) -> Result<(), LmError>;
 
     /// Next-token logits of a lane fed in the last step.
     fn logits(&self, lane: usize) -> &[f32];
@@ -204,6 +234,7 @@ mod tests {
             sink: 4,
             flash_attention: true,
             kv_q8: false,
+            max_feed: 1,
         };
         assert!(ok.validate().is_ok());
         for bad in [

@@ -31,6 +31,11 @@ fn exp2_nonpositive(t: f32) -> f32 {
     p * scale
 }
 
+/// e^x for x ≤ 0, with the same deterministic exponential as [`softmax_into`].
+pub(crate) fn exp_nonpositive(x: f32) -> f32 {
+    exp2_nonpositive(x.min(0.0) * LOG2_E)
+}
+
 /// Writes unnormalised `softmax(logits)` weights into `out` (the CDF quantizer divides by their sum). NaN logits
 /// get weight 0; if no logit is finite, all weights are 1.
 pub fn softmax_into(logits: &[f32], out: &mut Vec<f32>) {

@@ -1,0 +1,678 @@
+//! The predictor pipeline of a frame: the LM's logits (through the adaptive bias head) mixed with the n-gram and
+//! match models into one distribution per position, and the confidence-skip decision.
+//!
+//! Every lane follows predict-then-update: [`Predictor::predict`] for a lane, the coder codes the token, then
+//! [`Predictor::update`] for the same lane. The compressor and the decompressor call them in the same order (lanes
+//! in index order within a step), so state shared by the lanes of a group stays identical on both sides.
+//! All arithmetic is `f32` in a fixed order with our own exponential, so the output is bit-identical everywhere.
+
+use crate::config::{MixerKind, PredictorConfig, RATE_ONE};
+use crate::lm::{LmError, TokenId};
+use crate::matcher::{length_bucket, MatchModel, MatchPrediction};
+use crate::ngram::{Located, NgramTable, MAX_ORDER};
+use crate::softmax::{exp_nonpositive, softmax_into};
+
+/// Most components a mixture has: the LM, up to [`MAX_ORDER`] n-gram orders and the match model.
+const MAX_COMPONENTS: usize = MAX_ORDER + 2;
+
+/// LM confidence buckets of the context mixer (by the LM's top probability), plus one for skipped positions.
+const LM_BUCKETS: usize = 5;
+/// Match-length buckets of the context mixer.
+const MATCH_BUCKETS: usize = 4;
+/// Initial mixer parameter of every component other than the LM (the LM's is 0): the LM starts with most weight.
+const INITIAL_OTHER_WEIGHT: f32 = -2.5;
+/// Smallest miss probability a skipped position reserves for tokens the cheap predictors did not predict.
+const MIN_SKIP_FLOOR: f32 = 1.0 / 4096.0;
+
+/// Nacrith's constants (NG/compressor.py, ngram_model.py, lzp_model.py).
+const NACRITH_LM_WEIGHT: f32 = 0.85;
+const NACRITH_ESCAPE: f32 = 5.0;
+const NACRITH_LZP_PROBABILITY: f32 = 0.85;
+const NACRITH_MIN_PROBABILITY: f32 = 1e-8;
+
+/// State learned from a group of lanes (one lane, or all of them when lanes share).
+struct Group {
+    ngram: Option<NgramTable>,
+    matcher: Option<MatchModel>,
+    /// Log-space bias added to the LM's logits (empty without a bias head).
+    bias: Vec<f32>,
+    /// Context mixer: a parameter per (bucket, component); Nacrith mixer: one weight per component.
+    mixer: Vec<f32>,
+    /// Token counts over the alphabet, for Nacrith's Laplace-smoothed unigram (empty otherwise).
+    unigram: Vec<u32>,
+    unigram_total: u32,
+}
+
+/// A sparse component of a prediction: its tokens and probabilities are `entries[range]`.
+struct Sparse {
+    component: usize,
+    range: std::ops::Range<usize>,
+    /// Occurrences of the context behind it (n-gram orders).
+    count_total: u32,
+}
+
+/// What a prediction used, kept for the update that follows it.
+#[derive(Default)]
+struct Pending {
+    lane: Option<usize>,
+    lm_used: bool,
+    located: Located,
+    sparse: Vec<Sparse>,
+    entries: Vec<(TokenId, f32)>,
+    /// Mixing weight of each component (0 when inactive).
+    weights: [f32; MAX_COMPONENTS],
+    /// Context-mixer bucket.
+    bucket: usize,
+    /// `1 / Σ` of the LM's unnormalised probabilities in `Predictor::lm_probs`.
+    lm_scale: f32,
+    /// Nacrith: the weight of every symbol in the n-gram's unigram base (`Π(1-λ) / (N + V)`).
+    unigram_scale: f32,
+    /// Weight of the uniform floor of a skipped position.
+    floor: f32,
+}
+
+/// Predicts every position of a frame's lanes.
+pub struct Predictor {
+    config: PredictorConfig,
+    n_symbols: usize,
+    groups: Vec<Group>,
+    /// Recent tokens of each lane (its n-gram context), oldest first, at most [`MAX_ORDER`].
+    recent: Vec<Vec<TokenId>>,
+    biased: Vec<f32>,
+    lm_probs: Vec<f32>,
+    pending: Pending,
+}
+
+impl Predictor {
+    /// A predictor for `lanes` lanes over an alphabet of `n_symbols` symbols.
+    pub fn new(config: PredictorConfig, lanes: usize, n_symbols: usize) -> Result<Self, LmError> {
+        config.validate(lanes as u32)?;
+        let n_groups = if config.share_lanes { 1 } else { lanes };
+        let members = if config.share_lanes { lanes } else { 1 };
+        let n_components = 2 + usize::from(config.ngram_order);
+        let order = usize::from(config.ngram_order);
+        let groups = (0..n_groups)
+            .map(|_| Group {
+                ngram: (order > 0).then(|| NgramTable::new(order, u32::from(config.ngram_table_bits))),
+                matcher: (config.match_min_len > 0).then(|| {
+                    MatchModel::new(
+                        members,
+                        usize::from(config.match_min_len),
+                        u32::from(config.match_table_bits),
+                    )
+                }),
+                bias: Vec::new(),
+                mixer: initial_mixer(&config, n_components),
+                unigram: Vec::new(),
+                unigram_total: 0,
+            })
+            .collect();
+        let mut predictor = Self {
+            config,
+            n_symbols,
+            groups,
+            recent: vec![Vec::new(); lanes],
+            biased: Vec::new(),
+            lm_probs: Vec::new(),
+            pending: Pending::default(),
+        };
+        predictor.reset();
+        Ok(predictor)
+    }
+
+    /// Forgets everything learned, as at the start of a frame.
+    pub fn reset(&mut self) {
+        let n_components = 2 + usize::from(self.config.ngram_order);
+        for group in &mut self.groups {
+            if let Some(ngram) = &mut group.ngram {
+                ngram.clear();
+            }
+            if let Some(matcher) = &mut group.matcher {
+                matcher.clear();
+            }
+            group.bias.clear();
+            if self.config.bias_rate > 0 {
+                group.bias.resize(self.n_symbols, 0.0);
+            }
+            group.mixer = initial_mixer(&self.config, n_components);
+            group.unigram.clear();
+            group.unigram_total = 0;
+            if self.config.mixer == MixerKind::Nacrith && self.config.ngram_order > 0 {
+                group.unigram.resize(self.n_symbols, 0);
+            }
+        }
+        for recent in &mut self.recent {
+            recent.clear();
+        }
+        self.pending = Pending::default();
+    }
+
+    /// Bytes of learned state (tables, histories, biases).
+    pub fn memory_bytes(&self) -> usize {
+        self.groups
+            .iter()
+            .map(|g| {
+                g.ngram.as_ref().map_or(0, NgramTable::memory_bytes)
+                    + g.matcher.as_ref().map_or(0, MatchModel::memory_bytes)
+                    + 4 * (g.bias.len() + g.mixer.len() + g.unigram.len())
+            })
+            .sum()
+    }
+
+    fn member(&self, lane: usize) -> (usize, usize) {
+        if self.config.share_lanes {
+            (0, lane)
+        } else {
+            (lane, 0)
+        }
+    }
+
+    fn match_prediction(&self, lane: usize) -> Option<MatchPrediction> {
+        let (group, member) = self.member(lane);
+        self.groups[group].matcher.as_ref()?.predict(member)
+    }
+
+    /// Whether the next position of `lane` needs the LM's prediction; when it does not (confidence skip), the
+    /// caller need not ask the LM for logits there. Depends only on state both sides share.
+    pub fn wants_lm(&self, lane: usize) -> bool {
+        if self.config.skip_miss_rate == 0 {
+            return true;
+        }
+        match self.match_prediction(lane) {
+            Some(prediction) => miss_rate(&self.groups[self.member(lane).0], prediction.length) > self.skip_threshold(),
+            None => true,
+        }
+    }
+
+    fn skip_threshold(&self) -> f32 {
+        f32::from(self.config.skip_miss_rate) / RATE_ONE
+    }
+
+    /// Writes the weights of every symbol for the next token of `lane` into `out` (unnormalised; the CDF
+    /// quantizer normalises). `logits` is the LM's prediction, `None` on a skipped position.
+    pub fn predict(&mut self, lane: usize, logits: Option<&[f32]>, out: &mut Vec<f32>) {
+        let (group_index, member) = self.member(lane);
+        self.pending.lane = Some(lane);
+        self.pending.lm_used = logits.is_some();
+        if self.config.is_lm_only() {
+            // Exactly the spine's computation, so format-version-1 frames decode unchanged.
+            softmax_into(logits.expect("LM-only predictors never skip"), out);
+            out.resize(self.n_symbols, 0.0);
+            return;
+        }
+        let group = &self.groups[group_index];
+        let pending = &mut self.pending;
+        pending.sparse.clear();
+        pending.entries.clear();
+        pending.weights = [0.0; MAX_COMPONENTS];
+        pending.lm_scale = 0.0;
+        pending.unigram_scale = 0.0;
+        pending.floor = 0.0;
+
+        // The LM through the bias head, normalised.
+        let mut lm_top = 0.0;
+        if let Some(logits) = logits {
+            let input = if group.bias.is_empty() {
+                logits
+            } else {
+                self.biased.clear();
+                self.biased.extend(logits.iter().zip(&group.bias).map(|(l, b)| l + b));
+                &self.biased
+            };
+            softmax_into(input, &mut self.lm_probs);
+            let sum: f32 = self.lm_probs.iter().sum();
+            pending.lm_scale = 1.0 / sum;
+            // softmax_into gives the top token weight 1.
+            lm_top = pending.lm_scale;
+        }
+
+        // Sparse components: n-gram orders (low to high), then the match model.
+        let order = usize::from(self.config.ngram_order);
+        let mut top_order = 0;
+        if let Some(ngram) = &group.ngram {
+            pending.located = ngram.locate(&self.recent[lane]);
+            for k in 1..=order {
+                if let Some(stats) = ngram.stats(&pending.located, k) {
+                    top_order = k;
+                    let start = pending.entries.len();
+                    let scale = 1.0 / stats.total as f32;
+                    pending.entries.extend(
+                        stats
+                            .tokens
+                            .iter()
+                            .zip(stats.counts)
+                            .map(|(&t, &c)| (t, f32::from(c) * scale)),
+                    );
+                    pending.sparse.push(Sparse {
+                        component: k,
+                        range: start..pending.entries.len(),
+                        count_total: stats.total,
+                    });
+                }
+            }
+        }
+        let match_component = order + 1;
+        let prediction = group.matcher.as_ref().and_then(|m| m.predict(member));
+        if let Some(prediction) = prediction {
+            let start = pending.entries.len();
+            pending.entries.push((prediction.token, 1.0));
+            pending.sparse.push(Sparse {
+                component: match_component,
+                range: start..start + 1,
+                count_total: 0,
+            });
+        }
+
+        match self.config.mixer {
+            MixerKind::Context => {
+                let lm_bucket = if logits.is_none() {
+                    LM_BUCKETS - 1
+                } else if lm_top < 0.25 {
+                    0
+                } else if lm_top < 0.5 {
+                    1
+                } else if lm_top < 0.8 {
+                    2
+                } else {
+                    3
+                };
+                let match_bucket = match prediction.map_or(0, |p| length_bucket(p.length)) {
+                    0 => 0,
+                    1 => 1,
+                    2 | 3 => 2,
+                    _ => 3,
+                };
+                pending.bucket = (lm_bucket * (order + 1) + top_order) * MATCH_BUCKETS + match_bucket;
+                let params = &group.mixer[pending.bucket * (order + 2)..][..order + 2];
+                let mut active = [false; MAX_COMPONENTS];
+                active[0] = logits.is_some();
+                for sparse in &pending.sparse {
+                    active[sparse.component] = true;
+                }
+                let max = (0..order + 2)
+                    .filter(|&i| active[i])
+                    .map(|i| params[i])
+                    .fold(f32::NEG_INFINITY, f32::max);
+                let mut total = 0.0;
+                for i in 0..order + 2 {
+                    if active[i] {
+                        pending.weights[i] = exp_nonpositive(params[i] - max);
+                        total += pending.weights[i];
+                    }
+                }
+                for weight in &mut pending.weights {
+                    *weight /= total;
+                }
+                if logits.is_none() {
+                    // A skipped position: reserve the estimated miss rate for a uniform floor.
+                    let length = prediction.map_or(0, |p| p.length);
+                    pending.floor = miss_rate(group, length).max(MIN_SKIP_FLOOR);
+                }
+            }
+            MixerKind::Nacrith => {
+                let weights = &group.mixer;
+                let has_ngram = order > 0;
+                let active = [logits.is_some(), has_ngram, prediction.is_some()];
+                let total: f32 = (0..3).filter(|&i| active[i]).map(|i| weights[i]).sum();
+                for i in 0..3 {
+                    if active[i] {
+                        pending.weights[i] = weights[i] / total;
+                    }
+                }
+                if has_ngram {
+                    // Nacrith's interpolation, highest order first: λ_k = n_k / (n_k + 5) of order k, the rest passed
+                    // down, ending in the Laplace-smoothed unigram.
+                    let mut remaining = 1.0;
+                    let n_sparse = pending.sparse.len() - usize::from(prediction.is_some());
+                    for sparse in pending.sparse[..n_sparse].iter().rev() {
+                        let count_total = sparse.count_total as f32;
+                        let lambda = count_total / (count_total + NACRITH_ESCAPE);
+                        for entry in &mut pending.entries[sparse.range.clone()] {
+                            entry.1 *= lambda * remaining;
+                        }
+                        remaining *= 1.0 - lambda;
+                    }
+                    pending.unigram_scale = remaining / (group.unigram_total as f32 + self.n_symbols as f32);
+                }
+                if prediction.is_some() {
+                    let start = pending.sparse.last().expect("the match component").range.start;
+                    pending.entries[start].1 = NACRITH_LZP_PROBABILITY;
+                    pending.floor = (1.0 - NACRITH_LZP_PROBABILITY) / (self.n_symbols - 1) as f32;
+                }
+            }
+        }
+
+        // Dense part: the LM, then Nacrith's unigram base or a uniform floor; then the sparse components.
+        out.clear();
+        if logits.is_some() {
+            let w_lm = pending.weights[0] * pending.lm_scale;
+            out.extend(self.lm_probs.iter().map(|p| p * w_lm));
+        }
+        out.resize(self.n_symbols, 0.0);
+        let (uniform, sparse_scale) = match self.config.mixer {
+            MixerKind::Context if logits.is_none() => (pending.floor / self.n_symbols as f32, 1.0 - pending.floor),
+            MixerKind::Context => (0.0, 1.0),
+            MixerKind::Nacrith => (pending.weights[2] * pending.floor, 1.0),
+        };
+        if uniform > 0.0 {
+            for o in out.iter_mut() {
+                *o += uniform;
+            }
+        }
+        if !group.unigram.is_empty() {
+            let scale = pending.weights[1] * pending.unigram_scale;
+            for (o, &c) in out.iter_mut().zip(&group.unigram) {
+                *o += scale * (c + 1) as f32;
+            }
+        }
+        for sparse in &pending.sparse {
+            let weight = match self.config.mixer {
+                MixerKind::Context => pending.weights[sparse.component] * sparse_scale,
+                MixerKind::Nacrith if sparse.component == match_component => pending.weights[2],
+                MixerKind::Nacrith => pending.weights[1],
+            };
+            for &(token, q) in &pending.entries[sparse.range.clone()] {
+                out[token as usize] += weight * q;
+            }
+        }
+    }
+
+    /// Learns from the token actually coded at the position [`Predictor::predict`] just predicted for `lane`.
+    pub fn update(&mut self, lane: usize, token: TokenId) {
+        debug_assert_eq!(
+            self.pending.lane,
+            Some(lane),
+            "update follows predict for the same lane"
+        );
+        self.pending.lane = None;
+        if self.config.is_lm_only() {
+            return;
+        }
+        let (group_index, member) = self.member(lane);
+        let order = usize::from(self.config.ngram_order);
+        let n_symbols = self.n_symbols;
+        let group = &mut self.groups[group_index];
+        let pending = &self.pending;
+        let lm_q = if pending.lm_used {
+            self.lm_probs.get(token as usize).map_or(0.0, |p| p * pending.lm_scale)
+        } else {
+            0.0
+        };
+        // Each sparse component's probability of the token.
+        let mut q = [0.0f32; MAX_COMPONENTS];
+        q[0] = lm_q;
+        for sparse in &pending.sparse {
+            if let Some(&(_, p)) = pending.entries[sparse.range.clone()].iter().find(|(t, _)| *t == token) {
+                q[sparse.component] = p;
+            }
+        }
+
+        let rate = f32::from(self.config.mixer_rate) / RATE_ONE;
+        match self.config.mixer {
+            MixerKind::Context if rate > 0.0 => {
+                // p = (1 - floor)·Σ w_i q_i + floor/V (floor = 0 where the LM was used); one step of gradient
+                // descent on -ln p over the softmax parameters of the bucket's weights.
+                let mixed: f32 = (0..order + 2).map(|i| pending.weights[i] * q[i]).sum();
+                let kept = 1.0 - pending.floor;
+                let p = kept * mixed + pending.floor / n_symbols as f32;
+                if p > 0.0 {
+                    let params = &mut group.mixer[pending.bucket * (order + 2)..][..order + 2];
+                    for i in 0..order + 2 {
+                        if pending.weights[i] > 0.0 {
+                            params[i] -= rate * pending.weights[i] * kept * (mixed - q[i]) / p;
+                        }
+                    }
+                }
+            }
+            MixerKind::Nacrith if pending.lm_used => {
+                let match_component = order + 1;
+                let mut component_q = [q[0], 0.0, 0.0];
+                if order > 0 {
+                    let base = pending.unigram_scale * (group.unigram[token as usize] + 1) as f32;
+                    component_q[1] = base + (1..=order).map(|k| q[k]).sum::<f32>();
+                }
+                if pending.sparse.last().is_some_and(|s| s.component == match_component) {
+                    component_q[2] = if q[match_component] > 0.0 {
+                        NACRITH_LZP_PROBABILITY
+                    } else {
+                        pending.floor
+                    };
+                }
+                // Exponential weights over the components that predicted; they keep their share of the total,
+                // so a component that sat the position out (no match) neither gains nor loses.
+                let (mut before, mut after) = (0.0, 0.0);
+                for i in 0..3 {
+                    if pending.weights[i] > 0.0 {
+                        before += group.mixer[i];
+                        let log_q = libm::logf(component_q[i].max(NACRITH_MIN_PROBABILITY));
+                        group.mixer[i] *= libm::expf(rate * log_q);
+                        after += group.mixer[i];
+                    }
+                }
+                if after > 0.0 {
+                    for i in 0..3 {
+                        if pending.weights[i] > 0.0 {
+                            group.mixer[i] *= before / after;
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+
+        // The bias head: one step of gradient descent on -ln p_lm(token) over the logit biases.
+        if !group.bias.is_empty() && pending.lm_used {
+            let bias_rate = f32::from(self.config.bias_rate) / RATE_ONE;
+            let step = bias_rate * pending.lm_scale;
+            for (b, p) in group.bias.iter_mut().zip(&self.lm_probs) {
+                *b -= step * p;
+            }
+            if let Some(b) = group.bias.get_mut(token as usize) {
+                *b += bias_rate;
+            }
+        }
+
+        if let Some(ngram) = &mut group.ngram {
+            ngram.update(&pending.located, token);
+        }
+        if let Some(matcher) = &mut group.matcher {
+            matcher.update(member, token);
+        }
+        if !group.unigram.is_empty() {
+            if group.unigram_total >= 1 << 30 {
+                for c in &mut group.unigram {
+                    *c /= 2;
+                }
+                group.unigram_total = group.unigram.iter().sum();
+            }
+            group.unigram[token as usize % n_symbols] += 1;
+            group.unigram_total += 1;
+        }
+        let recent = &mut self.recent[lane];
+        if recent.len() == MAX_ORDER {
+            recent.remove(0);
+        }
+        recent.push(token);
+    }
+}
+
+/// The match model's estimated miss rate at this match length: (misses + 1) / (tries + 2).
+fn miss_rate(group: &Group, length: usize) -> f32 {
+    let (hits, tries) = group.matcher.as_ref().map_or((0, 0), |m| m.track_record(length));
+    (tries - hits + 1) as f32 / (tries + 2) as f32
+}
+
+fn initial_mixer(config: &PredictorConfig, n_components: usize) -> Vec<f32> {
+    match config.mixer {
+        MixerKind::Context => {
+            let order = usize::from(config.ngram_order);
+            let buckets = LM_BUCKETS * (order + 1) * MATCH_BUCKETS;
+            let mut params = vec![INITIAL_OTHER_WEIGHT; buckets * n_components];
+            for bucket in params.chunks_mut(n_components) {
+                bucket[0] = 0.0;
+            }
+            params
+        }
+        MixerKind::Nacrith => {
+            let others = usize::from(config.ngram_order > 0) + usize::from(config.match_min_len > 0);
+            let other = if others == 0 {
+                0.0
+            } else {
+                (1.0 - NACRITH_LM_WEIGHT) / others as f32
+            };
+            vec![
+                NACRITH_LM_WEIGHT,
+                if config.ngram_order > 0 { other } else { 0.0 },
+                if config.match_min_len > 0 { other } else { 0.0 },
+            ]
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const N_SYMBOLS: usize = 300;
+
+    fn config() -> PredictorConfig {
+        PredictorConfig {
+            ngram_order: 4,
+            ngram_table_bits: 12,
+            match_min_len: 3,
+            match_table_bits: 12,
+            bias_rate: 66,
+            mixer: MixerKind::Context,
+            mixer_rate: 1311,
+            skip_miss_rate: 0,
+            share_lanes: true,
+        }
+    }
+
+    /// Logits that depend on the position only, like a model that knows nothing of the text.
+    fn logits(position: usize) -> Vec<f32> {
+        (0..N_SYMBOLS - 4)
+            .map(|t| ((t * 7 + position * 13) % 29) as f32 * 0.1)
+            .collect()
+    }
+
+    /// Runs `tokens` through one lane; returns the code length of each token in bits and a hash of every weight.
+    fn run(config: PredictorConfig, tokens: &[TokenId]) -> (Vec<f64>, u64) {
+        let mut predictor = Predictor::new(config, 2, N_SYMBOLS).unwrap();
+        let mut out = Vec::new();
+        let mut costs = Vec::new();
+        let mut hash = 0xCBF2_9CE4_8422_2325u64;
+        for (i, &token) in tokens.iter().enumerate() {
+            let logits = logits(i);
+            let lm = predictor.wants_lm(0).then_some(logits.as_slice());
+            predictor.predict(0, lm, &mut out);
+            assert_eq!(out.len(), N_SYMBOLS);
+            assert!(
+                out.iter().all(|w| w.is_finite() && *w >= 0.0),
+                "{config:?} at {i}: {:?}",
+                &out[..8]
+            );
+            let total: f64 = out.iter().map(|&w| f64::from(w)).sum();
+            costs.push(-(f64::from(out[token as usize]) / total).log2());
+            for w in &out {
+                hash = (hash ^ u64::from(w.to_bits())).wrapping_mul(0x100_0000_01B3);
+            }
+            predictor.update(0, token);
+        }
+        (costs, hash)
+    }
+
+    fn repeated_text() -> Vec<TokenId> {
+        let phrase: Vec<TokenId> = (0..40).map(|i| (i * 37 % 250) as TokenId).collect();
+        phrase.iter().cycle().take(400).copied().collect()
+    }
+
+    #[test]
+    fn lm_only_is_the_plain_softmax() {
+        let mut predictor = Predictor::new(PredictorConfig::LM_ONLY, 1, N_SYMBOLS).unwrap();
+        let (mut got, mut want) = (Vec::new(), Vec::new());
+        predictor.predict(0, Some(&logits(3)), &mut got);
+        softmax_into(&logits(3), &mut want);
+        want.resize(N_SYMBOLS, 0.0);
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn every_mixer_learns_a_repeat() {
+        let text = repeated_text();
+        let (lm_only, _) = run(PredictorConfig::LM_ONLY, &text);
+        let lm_bits: f64 = lm_only.iter().sum();
+        for config in [
+            config(),
+            PredictorConfig {
+                share_lanes: false,
+                ..config()
+            },
+            PredictorConfig {
+                mixer: MixerKind::Nacrith,
+                mixer_rate: 1 << 15,
+                ..config()
+            },
+            PredictorConfig {
+                skip_miss_rate: 2000,
+                ..config()
+            },
+        ] {
+            let (costs, _) = run(config, &text);
+            let first: f64 = costs[..40].iter().sum();
+            let last: f64 = costs[360..].iter().sum();
+            assert!(
+                last < first / 4.0,
+                "{config:?}: {first} bits on the first pass, {last} on the last"
+            );
+            assert!(costs.iter().sum::<f64>() < lm_bits / 2.0, "{config:?}");
+        }
+    }
+
+    #[test]
+    fn skip_uses_the_lm_less_on_repeats() {
+        let text = repeated_text();
+        let mut predictor = Predictor::new(
+            PredictorConfig {
+                skip_miss_rate: 2000,
+                ..config()
+            },
+            1,
+            N_SYMBOLS,
+        )
+        .unwrap();
+        let mut out = Vec::new();
+        let mut skipped = 0;
+        for (i, &token) in text.iter().enumerate() {
+            let wants = predictor.wants_lm(0);
+            skipped += usize::from(!wants);
+            predictor.predict(0, wants.then_some(logits(i).as_slice()), &mut out);
+            predictor.update(0, token);
+        }
+        assert!(skipped > 250, "{skipped} of 400 positions skipped");
+    }
+
+    /// Pins the mixed weights bit for bit: a change here changes every compressed file.
+    #[test]
+    fn pinned_bits() {
+        let text = repeated_text();
+        let hashes: Vec<u64> = [
+            config(),
+            PredictorConfig {
+                mixer: MixerKind::Nacrith,
+                mixer_rate: 1 << 15,
+                ..config()
+            },
+            PredictorConfig {
+                skip_miss_rate: 2000,
+                ..config()
+            },
+        ]
+        .into_iter()
+        .map(|c| run(c, &text[..200]).1)
+        .collect();
+        assert_eq!(hashes, PINNED);
+    }
+
+    const PINNED: [u64; 3] = [9750988506060297509, 7314035969041380099, 13697211954885067467];
+}
