@@ -26,10 +26,10 @@ pub const DEFAULT_PREDICTORS: PredictorConfig = PredictorConfig {
     ngram_table_bits: 22,
     match_min_len: 5,
     match_table_bits: 22,
-    bias_rate: 66,
+    bias_rate: 12000,
     mixer: MixerKind::Context,
-    mixer_rate: 1311,
-    skip_miss_rate: 0,
+    mixer_rate: 8000,
+    skip_miss_rate: 3000,
     share_lanes: true,
 };
 
@@ -78,6 +78,23 @@ pub fn predictor_set(spec: &str, base: PredictorConfig) -> Result<PredictorConfi
         config = PredictorConfig::LM_ONLY;
     }
     Ok(config)
+}
+
+impl CompressSettings {
+    /// Settings whose batches fit the predictors: several tokens per lane and step where confidence skip may
+    /// leave tokens unfed ([`SKIP_MAX_FEED`], at most the slide), one otherwise.
+    pub fn new(mut session: SessionConfig, predictors: PredictorConfig, min_chunk_tokens: u32) -> Self {
+        session.max_feed = if predictors.skip_miss_rate > 0 {
+            SKIP_MAX_FEED.min(session.slide)
+        } else {
+            1
+        };
+        Self {
+            session,
+            predictors,
+            min_chunk_tokens,
+        }
+    }
 }
 
 /// Frames with more binary bytes (invalid UTF-8, control bytes) than this fraction are stored: the model predicts

@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use nacz::codec::{predictor_set, CompressSettings, Engine, ModelLoader, Progress, DEFAULT_PREDICTORS, SKIP_MAX_FEED};
+use nacz::codec::{predictor_set, CompressSettings, Engine, ModelLoader, Progress, DEFAULT_PREDICTORS};
 use nacz::container::{FrameBody, FrameRef};
 use nacz::stream::{self, FRAME_BYTES};
 use nacz::{model, Error};
@@ -211,23 +211,19 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            let settings = CompressSettings {
-                session: SessionConfig {
+            let settings = CompressSettings::new(
+                SessionConfig {
                     lanes,
                     window,
                     slide: slide.unwrap_or(window / 16),
                     sink,
                     flash_attention: true,
                     kv_q8,
-                    max_feed: if predictors.skip_miss_rate > 0 {
-                        SKIP_MAX_FEED
-                    } else {
-                        1
-                    },
+                    max_feed: 1,
                 },
                 predictors,
                 min_chunk_tokens,
-            };
+            );
             if let Err(e) = check_settings(&settings, frame_bytes) {
                 eprintln!("nacz: {e}");
                 return ExitCode::FAILURE;

@@ -38,8 +38,8 @@ fn every_corpus_file_round_trips() {
         eprintln!("no corpus directory: skipped (run corpus/fetch.sh)");
         return;
     };
-    let settings = CompressSettings {
-        session: SessionConfig {
+    let settings = CompressSettings::new(
+        SessionConfig {
             lanes: 4,
             window: 512,
             slide: 32,
@@ -48,9 +48,9 @@ fn every_corpus_file_round_trips() {
             kv_q8: false,
             max_feed: 1,
         },
-        predictors: DEFAULT_PREDICTORS,
-        min_chunk_tokens: 4096,
-    };
+        DEFAULT_PREDICTORS,
+        4096,
+    );
     let files = files(&dir);
     assert!(!files.is_empty(), "{} holds no files", dir.display());
     for path in files {

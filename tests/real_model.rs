@@ -23,8 +23,8 @@ fn engine(threads: usize) -> Option<Engine> {
 }
 
 fn settings(lanes: u32, window: u32) -> CompressSettings {
-    CompressSettings {
-        session: SessionConfig {
+    CompressSettings::new(
+        SessionConfig {
             lanes,
             window,
             slide: window / 4,
@@ -33,9 +33,9 @@ fn settings(lanes: u32, window: u32) -> CompressSettings {
             kv_q8: false,
             max_feed: 1,
         },
-        predictors: DEFAULT_PREDICTORS,
-        min_chunk_tokens: 64,
-    }
+        DEFAULT_PREDICTORS,
+        64,
+    )
 }
 
 fn compress(engine: &mut Engine, input: &[u8], settings: &CompressSettings) -> Vec<u8> {
@@ -79,6 +79,29 @@ fn hostile_input_round_trips_across_lanes_and_slides() {
             "lanes {lanes} window {window}"
         );
     }
+}
+
+#[test]
+fn confidence_skip_feeds_several_tokens_per_step_and_round_trips() {
+    let Some(mut engine) = engine(2) else { return };
+    let alice = include_bytes!("golden/alice-head.txt");
+    let input = alice[..500].repeat(4);
+    let with_skip = settings(2, 256);
+    assert!(with_skip.session.max_feed > 1 && with_skip.predictors.skip_miss_rate > 0);
+    let compressed = compress(&mut engine, &input, &with_skip);
+    assert!(decompress(&mut engine, &compressed) == input);
+    let mut without = with_skip;
+    without.predictors.skip_miss_rate = 0;
+    without.session.max_feed = 1;
+    let plain = compress(&mut engine, &input, &without);
+    assert!(decompress(&mut engine, &plain) == input);
+    // Repeats cost little either way; skipping must not cost much.
+    assert!(
+        compressed.len() < plain.len() + plain.len() / 10,
+        "{} vs {}",
+        compressed.len(),
+        plain.len()
+    );
 }
 
 #[test]

@@ -2,13 +2,13 @@
 //! data across lanes, windows and frame sizes; identical bytes on repeated runs; every single-byte corruption and
 //! every truncation detected; golden files that must decode and must fail.
 
-use nacz::codec::{predictor_set, CompressSettings, Engine, NoProgress, DEFAULT_PREDICTORS, SKIP_MAX_FEED};
+use nacz::codec::{predictor_set, CompressSettings, Engine, NoProgress, DEFAULT_PREDICTORS};
 use nacz::stream;
 use nacz_predictors::{FakeLm, MixerKind, PredictorConfig, SessionConfig};
 
 fn settings(lanes: u32, window: u32, min_chunk_tokens: u32) -> CompressSettings {
-    CompressSettings {
-        session: SessionConfig {
+    CompressSettings::new(
+        SessionConfig {
             lanes,
             window,
             slide: window / 4,
@@ -17,9 +17,9 @@ fn settings(lanes: u32, window: u32, min_chunk_tokens: u32) -> CompressSettings 
             kv_q8: false,
             max_feed: 1,
         },
-        predictors: DEFAULT_PREDICTORS,
+        DEFAULT_PREDICTORS,
         min_chunk_tokens,
-    }
+    )
 }
 
 fn compress_with(input: &[u8], settings: &CompressSettings, frame_bytes: usize) -> Vec<u8> {
@@ -142,11 +142,8 @@ fn every_predictor_set_round_trips() {
     ];
     for (name, predictors) in sets {
         for (lanes, window, min_chunk) in [(1, 64, 16), (3, 32, 8), (8, 256, 64)] {
-            let mut s = settings(lanes, window, min_chunk);
-            s.predictors = predictors;
-            if predictors.skip_miss_rate > 0 {
-                s.session.max_feed = s.session.slide.min(SKIP_MAX_FEED);
-            }
+            let base = settings(lanes, window, min_chunk);
+            let s = CompressSettings::new(base.session, predictors, min_chunk);
             for input in [&varied, &repetitive] {
                 let compressed = compress_with(input, &s, 1 << 20);
                 assert_eq!(
