@@ -118,7 +118,7 @@ pub struct Engine {
     loader: ModelLoader,
     session: Option<SessionConfig>,
     /// The predictors of the last frame, kept to reuse their allocations.
-    predictor: Option<(PredictorConfig, Predictor)>,
+    predictor: Option<(PredictorConfig, usize, Predictor)>,
     probs: Vec<f32>,
     cdf: Cdf,
 }
@@ -168,15 +168,17 @@ impl Engine {
         Ok(())
     }
 
-    /// Readies the predictors for a new frame: the same ones reset, or new ones.
+    /// Readies the predictors for a new frame (after the session): the same ones reset, or new ones.
     fn ensure_predictor(&mut self, config: PredictorConfig) -> Result<(), Error> {
+        let lanes = self.session.map_or(0, |s| s.lanes as usize);
         match &mut self.predictor {
-            Some((current, predictor)) if *current == config => predictor.reset(),
+            Some((current, current_lanes, predictor)) if *current == config && *current_lanes == lanes => {
+                predictor.reset()
+            }
             _ => {
                 self.predictor = None;
-                let lanes = self.session.map_or(0, |s| s.lanes as usize);
                 let n_symbols = self.lm_for(None)?.vocab().len();
-                self.predictor = Some((config, Predictor::new(config, lanes, n_symbols)?));
+                self.predictor = Some((config, lanes, Predictor::new(config, lanes, n_symbols)?));
             }
         }
         Ok(())
@@ -339,7 +341,7 @@ impl Engine {
     ) -> Result<(), Error> {
         let session = self.session.expect("a session is readied before driving lanes");
         let lm = self.lm.as_deref_mut().expect("a session implies a model");
-        let (_, predictor) = self
+        let (_, _, predictor) = self
             .predictor
             .as_mut()
             .expect("predictors are readied with the session");

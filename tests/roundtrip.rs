@@ -161,6 +161,27 @@ fn every_predictor_set_round_trips() {
 }
 
 #[test]
+fn one_engine_serves_frames_with_different_lane_counts() {
+    let input = text(5000);
+    let mut engine = Engine::with_model(Box::new(FakeLm::new()));
+    let mut compressed = Vec::new();
+    for lanes in [1, 3, 1] {
+        let mut out = Vec::new();
+        let s = settings(lanes, 64, 16);
+        stream::compress(&mut engine, &s, 1 << 20, &mut &input[..], &mut out, &mut NoProgress).unwrap();
+        assert_eq!(
+            out,
+            compress_with(&input, &s, 1 << 20),
+            "a reused engine gives the same bytes"
+        );
+        compressed.extend_from_slice(&out);
+    }
+    let mut restored = Vec::new();
+    stream::decompress(&mut engine, &mut &compressed[..], Some(&mut restored), &mut NoProgress).unwrap();
+    assert!(restored == input.repeat(3));
+}
+
+#[test]
 fn random_binary_round_trips() {
     let mut state = 0x1234_5678_9abc_def0u64;
     let data: Vec<u8> = (0..50_000)
