@@ -127,6 +127,8 @@ pub struct Engine {
 pub struct CompressedFrame {
     pub bytes: Vec<u8>,
     pub tokens: u64,
+    /// Tokens coded without the LM's prediction (confidence skip).
+    pub skipped: u64,
 }
 
 /// Loads the model on first use; given the fingerprint a frame asks for, when decoding.
@@ -195,6 +197,7 @@ impl Engine {
             return Ok(CompressedFrame {
                 bytes: stored_frame(content),
                 tokens: 0,
+                skipped: 0,
             });
         }
         let tokens = tokenize(self.lm_for(None)?, content);
@@ -213,7 +216,7 @@ impl Engine {
         }
         let mut encoders: Vec<Encoder> = sizes.iter().map(|_| Encoder::new()).collect();
         let mut coded = 0u64;
-        self.drive_lanes(&sizes, |lane, index, cdf| {
+        let skipped = self.drive_lanes(&sizes, |lane, index, cdf| {
             let token = chunk_tokens[lane][index];
             encoders[lane].encode(cdf, token as usize);
             coded += 1;
@@ -253,6 +256,7 @@ impl Engine {
         Ok(CompressedFrame {
             bytes,
             tokens: tokens.len() as u64,
+            skipped,
         })
     }
 
@@ -333,12 +337,12 @@ impl Engine {
     /// each of them in lane order with the CDF of its next token; `code` returns the token actually coded. Where
     /// the predictors are confident enough to skip the LM, a lane codes further tokens without its prediction;
     /// they are fed to the model together in the lane's next step (never re-evaluating the window), whose logits
-    /// serve the next position that needs them.
+    /// serve the next position that needs them. Returns how many positions were coded without the LM.
     fn drive_lanes(
         &mut self,
         sizes: &[u64],
         mut code: impl FnMut(usize, usize, &Cdf) -> Result<TokenId, Error>,
-    ) -> Result<(), Error> {
+    ) -> Result<u64, Error> {
         let session = self.session.expect("a session is readied before driving lanes");
         let lm = self.lm.as_deref_mut().expect("a session implies a model");
         let (_, _, predictor) = self
@@ -354,6 +358,7 @@ impl Engine {
         // Per lane: tokens coded but not yet fed to the model (its BOS at first).
         let mut unfed: Vec<Vec<TokenId>> = sizes.iter().map(|_| vec![bos]).collect();
         let mut done = vec![0u64; sizes.len()];
+        let mut skipped = 0;
         loop {
             let feed: Vec<LaneFeed> = (0..session.lanes as usize)
                 .map(|lane| match sizes.get(lane) {
@@ -365,7 +370,7 @@ impl Engine {
                 })
                 .collect();
             if feed.iter().all(|f| f.tokens.is_empty()) {
-                return Ok(());
+                return Ok(skipped);
             }
             lm.step(&feed)?;
             for lane in 0..sizes.len() {
@@ -375,6 +380,7 @@ impl Engine {
                 unfed[lane].clear();
                 let mut logits = Some(lm.logits(lane));
                 loop {
+                    skipped += u64::from(logits.is_none());
                     predictor.predict(lane, logits.take(), &mut self.probs);
                     self.cdf.quantize_into(&self.probs)?;
                     let token = code(lane, done[lane] as usize, &self.cdf)?;

@@ -543,14 +543,15 @@ fn compress_one(
     if global.verbose || (!global.quiet && io::stderr().is_terminal()) {
         let secs = start.elapsed().as_secs_f64();
         eprintln!(
-            "nacz: {}: {} -> {} bytes ({:.3} bits/byte), {} tokens in {:.1} s ({:.0} tok/s)",
+            "nacz: {}: {} -> {} bytes ({:.3} bits/byte), {} tokens in {:.1} s ({:.0} tok/s), {} coded without the LM",
             input.as_ref().map_or("(stdin)".into(), |p| p.display().to_string()),
             totals.input_bytes,
             totals.output_bytes,
             8.0 * totals.output_bytes as f64 / totals.input_bytes.max(1) as f64,
             totals.tokens,
             secs,
-            totals.tokens as f64 / secs.max(1e-9)
+            totals.tokens as f64 / secs.max(1e-9),
+            totals.skipped
         );
     }
     Ok(())

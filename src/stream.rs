@@ -17,6 +17,8 @@ pub struct Totals {
     pub input_bytes: u64,
     pub output_bytes: u64,
     pub tokens: u64,
+    /// Tokens coded without the LM's prediction (confidence skip).
+    pub skipped: u64,
 }
 
 /// Reads until `buf` is full or the input ends; returns the bytes read.
@@ -56,6 +58,7 @@ pub fn compress(
         totals.input_bytes += n as u64;
         totals.output_bytes += frame.bytes.len() as u64;
         totals.tokens += frame.tokens;
+        totals.skipped += frame.skipped;
         if n < frame_bytes {
             break;
         }
