@@ -112,6 +112,7 @@ impl PredictorArgs {
             // Nacrith's own rate (0.5); its mixer has no match-length context, so no skip either.
             base.mixer = MixerKind::Nacrith;
             base.mixer_rate = 1 << 15;
+            base.skip_miss_rate = 0;
         }
         base.ngram_order = self.ngram_order.unwrap_or(base.ngram_order);
         base.ngram_table_bits = self.ngram_bits.unwrap_or(base.ngram_table_bits);

@@ -121,7 +121,7 @@ impl PredictorConfig {
         if groups * per_group > MAX_PREDICTOR_BYTES {
             return bad(format!(
                 "predictor tables of {} MiB exceed the limit of {} MiB",
-                groups * per_group >> 20,
+                (groups * per_group) >> 20,
                 MAX_PREDICTOR_BYTES >> 20
             ));
         }

@@ -208,15 +208,16 @@ impl LanguageModel for FakeLm {
                 )));
             }
             let lane = &mut self.lanes[lane_id];
+            // Like the llama.cpp backend: one slide before the step when its tokens would not fit.
+            if lane.position + lane_feed.tokens.len() as u32 > config.window {
+                lane.position -= config.slide;
+            }
             for &token in lane_feed.tokens {
                 if token as usize >= self.vocab.len() {
                     return Err(LmError::TokenOutOfRange {
                         token,
                         n_vocab: self.vocab.len(),
                     });
-                }
-                if lane.position == config.window {
-                    lane.position -= config.slide;
                 }
                 let token = self.vocab.model_input(token);
                 if lane.follower.is_empty() {

@@ -15,7 +15,7 @@ pub enum LmError {
     Decode(String),
     #[error("KV cache operation failed: {0}")]
     KvCache(String),
-    #[error("invalid session configuration: {0}")]
+    #[error("invalid configuration: {0}")]
     Config(String),
     #[error("token {token} is outside the vocabulary of {n_vocab} tokens")]
     TokenOutOfRange { token: TokenId, n_vocab: usize },

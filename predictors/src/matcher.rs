@@ -142,8 +142,8 @@ impl MatchModel {
                 self.try_match(lane, found);
             }
         }
-        // Positions beyond 2^24 are not indexed (frames are far smaller).
-        if here < 1 << 24 {
+        // Positions from 2^24 − 1 on are not indexed (frames are far smaller), so an entry never overflows.
+        if here < (1 << 24) - 1 {
             self.table[slot] = ((lane as u32) << 24 | here as u32) + 1;
         }
     }

@@ -441,12 +441,11 @@ impl Predictor {
                 // Exponential weights over the components that predicted; they keep their share of the total,
                 // so a component that sat the position out (no match) neither gains nor loses.
                 let (mut before, mut after) = (0.0, 0.0);
-                for i in 0..3 {
-                    if pending.weights[i] > 0.0 {
-                        before += group.mixer[i];
-                        let log_q = libm::logf(component_q[i].max(NACRITH_MIN_PROBABILITY));
-                        group.mixer[i] *= libm::expf(rate * log_q);
-                        after += group.mixer[i];
+                for ((weight, used), q) in group.mixer.iter_mut().zip(pending.weights).zip(component_q) {
+                    if used > 0.0 {
+                        before += *weight;
+                        *weight *= libm::expf(rate * libm::logf(q.max(NACRITH_MIN_PROBABILITY)));
+                        after += *weight;
                     }
                 }
                 if after > 0.0 {
