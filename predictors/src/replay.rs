@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Read, Write};
+use std::io::{BufRead, BufReader, BufWriter, Read, Write};
 use std::path::Path;
 
 use crate::lm::{LaneFeed, LanguageModel, LmError, SessionConfig, TokenId, Vocab};
@@ -165,7 +165,7 @@ impl Replayer {
             input.read_exact(&mut word).map_err(io_error)?;
             Ok(u32::from_le_bytes(word))
         };
-        while !input.fill_buf_is_empty()? {
+        while !input.fill_buf().map_err(io_error)?.is_empty() {
             let key = (read(&mut input)?, read(&mut input)?);
             let residual = f32::from_bits(read(&mut input)?);
             let next = (read(&mut input)?, f32::from_bits(read(&mut input)?));
@@ -188,17 +188,6 @@ impl Replayer {
             positions: Vec::new(),
             logits: Vec::new(),
         })
-    }
-}
-
-trait FillBufIsEmpty {
-    fn fill_buf_is_empty(&mut self) -> Result<bool, LmError>;
-}
-
-impl FillBufIsEmpty for BufReader<File> {
-    fn fill_buf_is_empty(&mut self) -> Result<bool, LmError> {
-        use std::io::BufRead;
-        Ok(self.fill_buf().map_err(io_error)?.is_empty())
     }
 }
 
