@@ -1,6 +1,8 @@
 //! LM throughput by lane count and window: tokens per second of lockstep batched decoding with the real model,
 //! probability work (softmax + CDF) included, as the codec runs it. Run:
-//! `cargo bench --bench lane_throughput -- [STEPS] [LANES,..] [WINDOW,..] [flash:0|1] [kv:f16|q8]`.
+//! `cargo bench --bench lane_throughput -- [STEPS] [LANES,..] [WINDOW,..] [flash:0|1] [kv:f16|q8] [PREFILL]
+//! [MAX_FEED]`. PREFILL tokens are fed to every lane (MAX_FEED per step) before the timed steps, so that
+//! they measure a context that is already long, as in the middle of a file.
 
 use std::time::Instant;
 
@@ -22,6 +24,8 @@ fn main() {
     let windows = list(2, "2048");
     let flash = args.get(3).is_some_and(|f| f == "1");
     let kv_q8 = args.get(4).is_some_and(|f| f == "q8");
+    let prefill: usize = args.get(5).and_then(|a| a.parse().ok()).unwrap_or(0);
+    let max_feed: u32 = args.get(6).and_then(|a| a.parse().ok()).unwrap_or(1);
     let path = model::resolve(None).expect("model");
     let threads = std::env::var("NACZ_THREADS")
         .ok()
@@ -40,9 +44,30 @@ fn main() {
                 sink: 4,
                 flash_attention: flash,
                 kv_q8,
-                max_feed: 1,
+                max_feed,
             };
             lm.begin(config).unwrap();
+            let fill = Instant::now();
+            for start in (0..prefill).step_by(max_feed as usize) {
+                let end = (start + max_feed as usize).min(prefill);
+                let chunks: Vec<Vec<_>> = (0..lanes as usize)
+                    .map(|l| (start..end).map(|i| tokens[(i + 7 * l) % tokens.len()]).collect())
+                    .collect();
+                let feed: Vec<_> = chunks
+                    .iter()
+                    .map(|c| LaneFeed {
+                        tokens: c,
+                        logits: false,
+                    })
+                    .collect();
+                lm.step(&feed).unwrap();
+            }
+            if prefill > 0 {
+                println!(
+                    "  prefilled {prefill} tokens per lane: {:.1} tok/s",
+                    (prefill * lanes as usize) as f64 / fill.elapsed().as_secs_f64()
+                );
+            }
             let start = Instant::now();
             let mut lm_time = 0.0;
             let mut segment = (Instant::now(), 0.0f64);
@@ -57,7 +82,7 @@ fn main() {
                     segment = (Instant::now(), 0.0);
                 }
                 let feed: Vec<_> = (0..lanes as usize)
-                    .map(|l| LaneFeed::one(&tokens[(step + 7 * l) % tokens.len()]))
+                    .map(|l| LaneFeed::one(&tokens[(prefill + step + 7 * l) % tokens.len()]))
                     .collect();
                 let t = Instant::now();
                 lm.step(&feed).unwrap();

@@ -31,6 +31,7 @@ pub const DEFAULT_PREDICTORS: PredictorConfig = PredictorConfig {
     mixer_rate: 8000,
     skip_miss_rate: 3000,
     share_lanes: true,
+    skip_gap: true,
 };
 
 /// Most tokens a lane is fed per step when confidence skip is on: the skipped tokens wait for the next step.
@@ -73,6 +74,7 @@ pub fn predictor_set(spec: &str, base: PredictorConfig) -> Result<PredictorConfi
     }
     if !has("skip") {
         config.skip_miss_rate = 0;
+        config.skip_gap = false;
     }
     if config.is_lm_only() {
         config = PredictorConfig::LM_ONLY;
@@ -337,7 +339,8 @@ impl Engine {
     /// each of them in lane order with the CDF of its next token; `code` returns the token actually coded. Where
     /// the predictors are confident enough to skip the LM, a lane codes further tokens without its prediction;
     /// they are fed to the model together in the lane's next step (never re-evaluating the window), whose logits
-    /// serve the next position that needs them. Returns how many positions were coded without the LM.
+    /// serve the next position that needs them; with context gaps on, a run longer than a step's feed keeps only
+    /// its last tokens for the model. Returns how many positions were coded without the LM.
     fn drive_lanes(
         &mut self,
         sizes: &[u64],
@@ -345,10 +348,11 @@ impl Engine {
     ) -> Result<u64, Error> {
         let session = self.session.expect("a session is readied before driving lanes");
         let lm = self.lm.as_deref_mut().expect("a session implies a model");
-        let (_, _, predictor) = self
+        let (predictors, _, predictor) = self
             .predictor
             .as_mut()
             .expect("predictors are readied with the session");
+        let skip_gap = predictors.skip_gap;
         let bos = lm.vocab().bos();
         // Every lane starts empty, used or not, so a frame's decode calls never depend on what ran before it
         // (an earlier frame, or another file in the same run).
@@ -387,11 +391,16 @@ impl Engine {
                     predictor.update(lane, token);
                     done[lane] += 1;
                     unfed[lane].push(token);
-                    if done[lane] == sizes[lane]
-                        || unfed[lane].len() >= session.max_feed as usize
-                        || predictor.wants_lm(lane)
-                    {
+                    if done[lane] == sizes[lane] || predictor.wants_lm(lane) {
                         break;
+                    }
+                    if unfed[lane].len() >= session.max_feed as usize {
+                        if !skip_gap {
+                            break;
+                        }
+                        // A long confident run: its older tokens never reach the model, only the last
+                        // `max_feed`, which give the next prediction its local context.
+                        unfed[lane].remove(0);
                     }
                 }
             }

@@ -1,5 +1,5 @@
-//! The nacz container, format version 2 (specified in `format-spec/nacz-format.md`); version-1 frames (the LM
-//! alone, no predictor block) are still read.
+//! The nacz container, format version 3 (specified in `format-spec/nacz-format.md`); version-1 frames (the LM
+//! alone, no predictor block) and version-2 frames (no context-gap field) are still read.
 //!
 //! A file is one or more frames; frames concatenate. Each frame holds one slice of the input and is checked on its
 //! own: one frame checksum covers every header and payload byte, so integrity is verified in milliseconds without
@@ -14,7 +14,7 @@ use xxhash_rust::xxh3::Xxh3;
 /// "NACZ".
 pub const MAGIC: [u8; 4] = *b"NACZ";
 /// The version this nacz writes.
-pub const FORMAT_VERSION: u8 = 2;
+pub const FORMAT_VERSION: u8 = 3;
 /// The oldest version it still reads: version-1 modeled frames have no predictor block and mean the LM alone.
 pub const OLDEST_READABLE_VERSION: u8 = 1;
 /// Magic, version, descriptor.
@@ -152,6 +152,7 @@ impl FrameHeader {
                 u64::from(c.mixer_rate),
                 u64::from(c.skip_miss_rate),
                 u64::from(c.share_lanes),
+                u64::from(c.skip_gap),
             ] {
                 put_varint(&mut fields, v);
             }
@@ -294,7 +295,7 @@ fn read_model_params(
     let predictors = if version == 1 {
         PredictorConfig::LM_ONLY
     } else {
-        read_predictors(r)?
+        read_predictors(r, version)?
     };
     predictors
         .validate(lanes)
@@ -329,7 +330,7 @@ fn read_model_params(
     })
 }
 
-fn read_predictors(r: &mut Reader<'_>) -> Result<PredictorConfig, FormatError> {
+fn read_predictors(r: &mut Reader<'_>, version: u8) -> Result<PredictorConfig, FormatError> {
     let small = |r: &mut Reader<'_>, what: &'static str, max: u64| -> Result<u64, FormatError> {
         let v = r.varint(what)?;
         if v > max {
@@ -348,6 +349,8 @@ fn read_predictors(r: &mut Reader<'_>) -> Result<PredictorConfig, FormatError> {
         mixer_rate: small(r, "mixer rate", 0xFFFF)? as u16,
         skip_miss_rate: small(r, "skip miss rate", 0xFFFF)? as u16,
         share_lanes: small(r, "shared lanes", 1)? == 1,
+        // Version 2 had no context gaps: every skipped token was fed.
+        skip_gap: version >= 3 && small(r, "skip gap", 1)? == 1,
     })
 }
 
@@ -464,6 +467,7 @@ mod tests {
                 mixer_rate: 1000,
                 skip_miss_rate: 20,
                 share_lanes: true,
+                skip_gap: true,
                 ..PredictorConfig::LM_ONLY
             },
             min_chunk_tokens: 8,
@@ -526,7 +530,7 @@ mod tests {
         let payload = vec![0u8; 2790];
         assert_eq!(
             FrameHeader::write_frame(20_000, body, &payload).len() - payload.len(),
-            47
+            48
         );
     }
 

@@ -97,6 +97,9 @@ struct PredictorArgs {
     /// Give each lane its own predictor state instead of one shared by all lanes.
     #[arg(long, hide = true)]
     no_share: bool,
+    /// Feed every skipped token to the LM instead of leaving long skipped runs out of its context.
+    #[arg(long, hide = true)]
+    no_skip_gap: bool,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -113,6 +116,7 @@ impl PredictorArgs {
             base.mixer = MixerKind::Nacrith;
             base.mixer_rate = 1 << 15;
             base.skip_miss_rate = 0;
+            base.skip_gap = false;
         }
         base.ngram_order = self.ngram_order.unwrap_or(base.ngram_order);
         base.ngram_table_bits = self.ngram_bits.unwrap_or(base.ngram_table_bits);
@@ -121,6 +125,7 @@ impl PredictorArgs {
         base.mixer_rate = self.mixer_rate.unwrap_or(base.mixer_rate);
         base.skip_miss_rate = self.skip_rate.unwrap_or(base.skip_miss_rate);
         base.share_lanes = !self.no_share;
+        base.skip_gap = base.skip_miss_rate > 0 && !self.no_skip_gap;
         predictor_set(&self.predictors, base)
     }
 }
@@ -691,7 +696,15 @@ fn describe_predictors(c: &PredictorConfig) -> String {
         parts.push(format!("bias(rate {})", rate(c.bias_rate)));
     }
     if c.skip_miss_rate > 0 {
-        parts.push(format!("skip(miss rate ≤ {})", rate(c.skip_miss_rate)));
+        parts.push(format!(
+            "skip(miss rate ≤ {}{})",
+            rate(c.skip_miss_rate),
+            if c.skip_gap {
+                ", long runs left out of the context"
+            } else {
+                ""
+            }
+        ));
     }
     format!(
         "{}; mixer {} (rate {}); lanes {}",

@@ -82,15 +82,20 @@ fn hostile_input_round_trips_across_lanes_and_slides() {
 }
 
 #[test]
-fn confidence_skip_feeds_several_tokens_per_step_and_round_trips() {
+fn confidence_skip_with_and_without_context_gaps_round_trips() {
     let Some(mut engine) = engine(2) else { return };
     let alice = include_bytes!("golden/alice-head.txt");
     let input = alice[..500].repeat(4);
     let with_skip = settings(2, 256);
     assert!(with_skip.session.max_feed > 1 && with_skip.predictors.skip_miss_rate > 0);
+    assert!(with_skip.predictors.skip_gap);
     let compressed = compress(&mut engine, &input, &with_skip);
     assert!(decompress(&mut engine, &compressed) == input);
-    let mut without = with_skip;
+    let mut no_gaps = with_skip;
+    no_gaps.predictors.skip_gap = false;
+    let fed_fully = compress(&mut engine, &input, &no_gaps);
+    assert!(decompress(&mut engine, &fed_fully) == input);
+    let mut without = no_gaps;
     without.predictors.skip_miss_rate = 0;
     without.session.max_feed = 1;
     let plain = compress(&mut engine, &input, &without);

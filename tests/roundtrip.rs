@@ -129,13 +129,14 @@ fn every_predictor_set_round_trips() {
                 mixer: MixerKind::Nacrith,
                 mixer_rate: 1 << 15,
                 skip_miss_rate: 0,
+                skip_gap: false,
                 ..DEFAULT_PREDICTORS
             },
         ),
         (
-            "skip",
+            "skip without gaps",
             PredictorConfig {
-                skip_miss_rate: 3000,
+                skip_gap: false,
                 ..DEFAULT_PREDICTORS
             },
         ),
@@ -269,22 +270,25 @@ fn golden_files_decode() {
     let original = std::fs::read(golden.join("fake-lanes3.txt")).unwrap();
     if std::env::var_os("NACZ_BLESS").is_some() {
         // Regenerate the current version's files after a deliberate format change (which also bumps the format
-        // version; the old version's files stay, to show they still decode).
+        // version; the old versions' files stay, to show they still decode).
         let compressed = compress_with(&original, &settings(3, 64, 16), 1 << 20);
         let mut bitflip = compressed.clone();
         bitflip[compressed.len() - 3] ^= 0x10;
-        std::fs::write(golden.join("fake-lanes3-v2.txt.nacz"), &compressed).unwrap();
-        std::fs::write(golden.join("fake-lanes3-v2-bitflip.txt.nacz"), &bitflip).unwrap();
+        std::fs::write(golden.join("fake-lanes3-v3.txt.nacz"), &compressed).unwrap();
+        std::fs::write(golden.join("fake-lanes3-v3-bitflip.txt.nacz"), &bitflip).unwrap();
     }
-    // Format version 1 (the LM alone) still decodes.
+    // Format versions 1 (the LM alone) and 2 (no context gaps) still decode.
     let v1 = std::fs::read(golden.join("fake-lanes3-v1.txt.nacz")).unwrap();
     assert_eq!(decompress(&v1).unwrap(), original);
-    let compressed = std::fs::read(golden.join("fake-lanes3-v2.txt.nacz")).unwrap();
+    let v2 = std::fs::read(golden.join("fake-lanes3-v2.txt.nacz")).unwrap();
+    assert_eq!(decompress(&v2).unwrap(), original);
+    let compressed = std::fs::read(golden.join("fake-lanes3-v3.txt.nacz")).unwrap();
     assert_eq!(decompress(&compressed).unwrap(), original);
     assert!(compressed.len() < v1.len(), "the predictors help on repetitive text");
     // The format and the numerics (fake model, predictors) are pinned: compressing again gives the same bytes.
     assert_eq!(compress_with(&original, &settings(3, 64, 16), 1 << 20), compressed);
-    for must_fail in ["fake-lanes3-v1-bitflip.txt.nacz", "fake-lanes3-v2-bitflip.txt.nacz"] {
-        assert!(decompress(&std::fs::read(golden.join(must_fail)).unwrap()).is_err());
+    for version in 1..=3 {
+        let must_fail = golden.join(format!("fake-lanes3-v{version}-bitflip.txt.nacz"));
+        assert!(decompress(&std::fs::read(must_fail).unwrap()).is_err());
     }
 }

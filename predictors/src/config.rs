@@ -57,6 +57,10 @@ pub struct PredictorConfig {
     pub skip_miss_rate: u16,
     /// Whether all lanes learn into one shared state (in lane order) instead of one state each.
     pub share_lanes: bool,
+    /// Whether a run of skipped positions longer than the tokens fed per step leaves its older tokens out of the
+    /// LM's context: only the run's last tokens are fed, so a long confident stretch costs the model almost
+    /// nothing, at the price of a gap in its context. Off: every skipped token is fed later.
+    pub skip_gap: bool,
 }
 
 /// Most memory the predictor state of one frame may claim, so no header can make the decoder allocate without bound.
@@ -74,6 +78,7 @@ impl PredictorConfig {
         mixer_rate: 0,
         skip_miss_rate: 0,
         share_lanes: false,
+        skip_gap: false,
     };
 
     /// Whether anything but the LM takes part.
@@ -109,6 +114,9 @@ impl PredictorConfig {
         }
         if self.skip_miss_rate > 0 && (self.mixer != MixerKind::Context || self.match_min_len == 0) {
             return bad("confidence skip needs the context mixer and the match model".into());
+        }
+        if self.skip_gap && self.skip_miss_rate == 0 {
+            return bad("context gaps need confidence skip".into());
         }
         let groups = if self.share_lanes { 1 } else { u64::from(lanes) };
         let mut per_group = 0u64;

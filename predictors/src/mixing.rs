@@ -545,6 +545,7 @@ mod tests {
             mixer_rate: 1311,
             skip_miss_rate: 0,
             share_lanes: true,
+            skip_gap: false,
         }
     }
 
