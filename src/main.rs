@@ -103,6 +103,12 @@ struct PredictorArgs {
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
+enum AttentionArg {
+    Plain,
+    Flash,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
 enum MixerArg {
     Context,
     Nacrith,
@@ -152,9 +158,12 @@ enum Command {
         /// Fewest tokens a lane's chunk gets: short inputs use fewer lanes, paying for fewer cold starts.
         #[arg(long, default_value_t = MIN_CHUNK_TOKENS)]
         min_chunk_tokens: u32,
-        /// Keep the model's keys and values as q8_0 instead of f16 (faster at long windows).
+        /// Keep the model's keys and values as q8_0 instead of f16 (needs flash attention).
         #[arg(long)]
         kv_q8: bool,
+        /// Attention kernel: `plain` (the default: faster on CPU for batched lanes) or `flash`.
+        #[arg(long, value_enum, default_value_t = AttentionArg::Plain)]
+        attention: AttentionArg,
         /// Input bytes per frame.
         #[arg(long, default_value_t = FRAME_BYTES, hide = true)]
         frame_bytes: usize,
@@ -207,6 +216,7 @@ fn main() -> ExitCode {
             sink,
             min_chunk_tokens,
             kv_q8,
+            attention,
             frame_bytes,
             predictors,
         } => {
@@ -223,7 +233,7 @@ fn main() -> ExitCode {
                     window,
                     slide: slide.unwrap_or(window / 16),
                     sink,
-                    flash_attention: true,
+                    flash_attention: matches!(attention, AttentionArg::Flash),
                     kv_q8,
                     max_feed: 1,
                 },
@@ -286,6 +296,10 @@ fn check_settings(settings: &CompressSettings, frame_bytes: usize) -> Result<(),
             "--window must be a multiple of {}",
             nacz_predictors::CONTEXT_PAD
         )));
+    }
+    if session.kv_q8 && !session.flash_attention {
+        // llama.cpp quantizes the V cache only with its flash-attention kernels.
+        return Err(Error::Usage("--kv-q8 needs --attention flash".into()));
     }
     if session.lanes as usize > nacz::container::MAX_CHUNKS {
         return Err(Error::Usage(format!(
