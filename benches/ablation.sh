@@ -8,7 +8,8 @@
 # logits are exact for the coded token (except each chunk's last) and keep the top 128 logits of every position,
 # so the sizes match real runs to within a few bytes (alice29: 20,907 replayed vs 20,912 real for `lm`).
 # Rows: the LM alone, each predictor added alone, all of them with each mixer, Nacrith's setting (LM + n-gram,
-# its mixer), and the defaults (which add confidence skip) with and without lanes sharing what they learn.
+# its mixer), and the defaults (which add confidence skip; without context gaps, see below) with and without lanes
+# sharing what they learn.
 set -euo pipefail
 file=${1:?usage: benches/ablation.sh FILE [RECORD]}
 record=${2:-${TMPDIR:-/tmp}/nacz-ablation-$(basename "$file").rec}
@@ -31,5 +32,6 @@ row --predictors lm+bias
 row --predictors lm+ngram+match+bias
 row --predictors lm+ngram+match+bias --mixer nacrith
 row --predictors lm+ngram --mixer nacrith
-row --predictors all
-row --predictors all --no-share
+# Context gaps change what the model sees, which a record cannot replay: the skip rows feed every token.
+row --predictors all --no-skip-gap
+row --predictors all --no-skip-gap --no-share
