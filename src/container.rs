@@ -88,6 +88,8 @@ pub struct ChunkEntry {
 /// A parsed frame header.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FrameHeader {
+    /// The format version the frame was written in (this nacz writes [`FORMAT_VERSION`]).
+    pub version: u8,
     pub content_len: u64,
     pub body: FrameBody,
     /// Checksum of the header (without this field) followed by the payload.
@@ -245,6 +247,7 @@ impl FrameHeader {
         }
         let frame_checksum = LE::read_u32(&input[header_len - 4..header_len]);
         let header = Self {
+            version,
             content_len,
             body,
             frame_checksum,

@@ -637,8 +637,10 @@ fn info_one(input: &Option<PathBuf>) -> Result<(), Error> {
     let mut lines = Vec::new();
     let mut original = 0u64;
     let mut tokens = 0u64;
+    let mut versions = std::collections::BTreeSet::new();
     let frames = stream::for_each_frame(&mut reader, |index, frame: &FrameRef<'_>| {
         let h = &frame.header;
+        versions.insert(h.version);
         original += h.content_len;
         match &h.body {
             FrameBody::Stored => lines.push(format!("  frame {index}: stored, {} bytes", h.content_len)),
@@ -672,9 +674,10 @@ fn info_one(input: &Option<PathBuf>) -> Result<(), Error> {
         Ok(())
     })?;
     let compressed = reader.count;
+    let versions: Vec<String> = versions.iter().map(u8::to_string).collect();
     println!(
         "{name}: nacz format version {}, {frames} frame(s)",
-        nacz::container::FORMAT_VERSION
+        versions.join(" and ")
     );
     println!(
         "  original {original} bytes, compressed {compressed} bytes, ratio {:.3}, {:.4} bits/byte, {tokens} tokens",

@@ -138,9 +138,22 @@ fn info_and_quick_test_need_no_model() {
         if args[0] == "info" {
             let text = String::from_utf8_lossy(&out.stdout);
             let original = format!("original {} bytes", TEXT.len() * 200);
-            for needle in [original.as_str(), "model sha256 66616b65…", "lanes 2", "window"] {
+            for needle in [
+                original.as_str(),
+                "format version 3,",
+                "model sha256 66616b65…",
+                "lanes 2",
+                "window",
+            ] {
                 assert!(text.contains(needle), "info lacks {needle:?}:\n{text}");
             }
         }
     }
+    // info reports the version each frame was written in, not the one this nacz writes.
+    let golden = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/fake-lanes3-v1.txt.nacz");
+    let out = Command::new(env!("CARGO_BIN_EXE_nacz"))
+        .args(["info", golden])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("format version 1,"));
 }
