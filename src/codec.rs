@@ -41,8 +41,10 @@ pub const SKIP_MAX_FEED: u32 = 16;
 pub const PREDICTOR_PARTS: [&str; 4] = ["ngram", "match", "bias", "skip"];
 
 /// Parses a `--predictors` set: `all`, `lm`, or `lm` joined with parts by `+` (`lm+ngram+match`). Parts left out
-/// are switched off in `base`; parts named keep `base`'s parameters.
-pub fn predictor_set(spec: &str, base: PredictorConfig) -> Result<PredictorConfig, Error> {
+/// are switched off in `base`; parts named keep `base`'s parameters. Context gaps stay on only with skip.
+pub fn predictor_set(spec: &str, mut base: PredictorConfig) -> Result<PredictorConfig, Error> {
+    // Context gaps are part of confidence skip: without skip there are no skipped runs to leave out.
+    base.skip_gap &= base.skip_miss_rate > 0;
     if spec == "all" {
         return Ok(base);
     }
@@ -74,8 +76,8 @@ pub fn predictor_set(spec: &str, base: PredictorConfig) -> Result<PredictorConfi
     }
     if !has("skip") {
         config.skip_miss_rate = 0;
-        config.skip_gap = false;
     }
+    config.skip_gap &= config.skip_miss_rate > 0;
     if config.is_lm_only() {
         config = PredictorConfig::LM_ONLY;
     }

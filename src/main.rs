@@ -122,7 +122,6 @@ impl PredictorArgs {
             base.mixer = MixerKind::Nacrith;
             base.mixer_rate = 1 << 15;
             base.skip_miss_rate = 0;
-            base.skip_gap = false;
         }
         base.ngram_order = self.ngram_order.unwrap_or(base.ngram_order);
         base.ngram_table_bits = self.ngram_bits.unwrap_or(base.ngram_table_bits);
@@ -131,7 +130,7 @@ impl PredictorArgs {
         base.mixer_rate = self.mixer_rate.unwrap_or(base.mixer_rate);
         base.skip_miss_rate = self.skip_rate.unwrap_or(base.skip_miss_rate);
         base.share_lanes = !self.no_share;
-        base.skip_gap = base.skip_miss_rate > 0 && !self.no_skip_gap;
+        base.skip_gap = !self.no_skip_gap;
         predictor_set(&self.predictors, base)
     }
 }
