@@ -1,11 +1,13 @@
 //! Frame compression and decompression: tokens → lanes → predictions → arithmetic coding, and back.
 //!
-//! Both directions run the same lane driver, so the encoder and the decoder issue the identical sequence of LM
+//! A frame whose line breaks are all CRLF is modeled as LF text ([`crate::newlines`]); the content checksum
+//! always covers the bytes the user gave. Both directions run the same lane driver, so the encoder and the decoder issue the identical sequence of LM
 //! decode calls: every lane starts with BOS, lane `i` codes chunk `i`, all live lanes are fed in one step, and a
 //! lane leaves the batch after its chunk's last token. The session (lanes, window, slide, sink, attention kernel,
 //! KV cache type) comes from the header on decode, never from the decoder's own settings.
 
 use crate::container::{checksum, read_frame, ChunkEntry, FrameBody, FrameHeader, FrameRef, ModelParams};
+use crate::newlines::{crlf_to_lf, lf_to_crlf};
 use crate::plan::chunk_sizes;
 use crate::tokenizer::{binary_fraction, tokenize};
 use crate::Error;
@@ -204,7 +206,8 @@ impl Engine {
                 skipped: 0,
             });
         }
-        let tokens = tokenize(self.lm_for(None)?, content);
+        let lf_text = crlf_to_lf(content);
+        let tokens = tokenize(self.lm_for(None)?, lf_text.as_deref().unwrap_or(content));
         let sizes = chunk_sizes(tokens.len() as u64, settings.session.lanes, settings.min_chunk_tokens);
         let predictors = settings.predictors.sized_for(tokens.len());
         self.ensure_session(settings.session)?;
@@ -248,6 +251,7 @@ impl Engine {
             session: settings.session,
             predictors,
             min_chunk_tokens: settings.min_chunk_tokens,
+            crlf: lf_text.is_some(),
             chunks,
             content_checksum: checksum(content),
         });
@@ -315,7 +319,8 @@ impl Engine {
             let token = decoders[lane].decode(cdf) as TokenId;
             let piece = vocab.piece(token);
             decoded_len += piece.len() as u64;
-            // A model that predicts differently from the compressor's decodes garbage; stop at the frame's size.
+            // A model that predicts differently from the compressor's decodes garbage; stop at the frame's size
+            // (which the modeled text, CRs taken out or not, never exceeds).
             if decoded_len > content_len {
                 return Err(diverged());
             }
@@ -328,9 +333,13 @@ impl Engine {
         })?;
         let start = out.len();
         for content in &contents {
-            out.extend_from_slice(content);
+            if params.crlf {
+                lf_to_crlf(content, out);
+            } else {
+                out.extend_from_slice(content);
+            }
         }
-        if decoded_len != content_len || checksum(&out[start..]) != params.content_checksum {
+        if (out.len() - start) as u64 != content_len || checksum(&out[start..]) != params.content_checksum {
             out.truncate(start);
             return Err(diverged());
         }

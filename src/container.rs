@@ -1,5 +1,6 @@
-//! The nacz container, format version 3 (specified in `format-spec/nacz-format.md`); version-1 frames (the LM
-//! alone, no predictor block) and version-2 frames (no context-gap field) are still read.
+//! The nacz container, format version 4 (specified in `format-spec/nacz-format.md`); version-1 frames (the LM
+//! alone, no predictor block), version-2 frames (no context-gap field) and version-3 frames (no line-ending flag)
+//! are still read.
 //!
 //! A file is one or more frames; frames concatenate. Each frame holds one slice of the input and is checked on its
 //! own: one frame checksum covers every header and payload byte, so integrity is verified in milliseconds without
@@ -14,7 +15,7 @@ use xxhash_rust::xxh3::Xxh3;
 /// "NACZ".
 pub const MAGIC: [u8; 4] = *b"NACZ";
 /// The version this nacz writes.
-pub const FORMAT_VERSION: u8 = 3;
+pub const FORMAT_VERSION: u8 = 4;
 /// The oldest version it still reads: version-1 modeled frames have no predictor block and mean the LM alone.
 pub const OLDEST_READABLE_VERSION: u8 = 1;
 /// Magic, version, descriptor.
@@ -74,6 +75,8 @@ pub struct ModelParams {
     pub predictors: PredictorConfig,
     /// Chunk-plan parameter: a chunk gets at least this many tokens unless the frame is shorter.
     pub min_chunk_tokens: u32,
+    /// The content's line breaks are all CRLF and were modeled as LF ([`crate::newlines`]); since version 4.
+    pub crlf: bool,
     pub chunks: Vec<ChunkEntry>,
     /// Checksum of the frame's content, checked after decoding.
     pub content_checksum: u32,
@@ -114,6 +117,8 @@ const KIND_MODELED: u8 = 1;
 const KIND_MASK: u8 = 0b11;
 const FLAG_FLASH_ATTENTION: u8 = 1 << 2;
 const FLAG_KV_Q8: u8 = 1 << 3;
+/// Since version 4: CRLF line breaks modeled as LF.
+const FLAG_CRLF: u8 = 1 << 4;
 
 impl FrameHeader {
     /// Payload length that follows the header.
@@ -137,6 +142,9 @@ impl FrameHeader {
             }
             if s.kv_q8 {
                 descriptor |= FLAG_KV_Q8;
+            }
+            if p.crlf {
+                descriptor |= FLAG_CRLF;
             }
             fields.extend_from_slice(&p.model_id);
             fields.extend_from_slice(&p.engine_id.to_le_bytes());
@@ -270,7 +278,12 @@ fn read_model_params(
     descriptor: u8,
     content_len: u64,
 ) -> Result<ModelParams, FormatError> {
-    if descriptor & !(KIND_MASK | FLAG_FLASH_ATTENTION | FLAG_KV_Q8) != 0 {
+    let known_flags = if version >= 4 {
+        FLAG_FLASH_ATTENTION | FLAG_KV_Q8 | FLAG_CRLF
+    } else {
+        FLAG_FLASH_ATTENTION | FLAG_KV_Q8
+    };
+    if descriptor & !(KIND_MASK | known_flags) != 0 {
         return Err(field("descriptor", format!("reserved bits set in {descriptor:#04x}")));
     }
     let model_id: [u8; 4] = r.take(4, "model id")?.try_into().expect("4 bytes");
@@ -328,6 +341,7 @@ fn read_model_params(
         session,
         predictors,
         min_chunk_tokens,
+        crlf: descriptor & FLAG_CRLF != 0,
         chunks,
         content_checksum,
     })
@@ -474,6 +488,7 @@ mod tests {
                 ..PredictorConfig::LM_ONLY
             },
             min_chunk_tokens: 8,
+            crlf: true,
             chunks: vec![
                 ChunkEntry {
                     tokens: 5,
@@ -524,6 +539,7 @@ mod tests {
             },
             predictors: PredictorConfig::LM_ONLY,
             min_chunk_tokens: 8192,
+            crlf: false,
             chunks: vec![ChunkEntry {
                 tokens: 5448,
                 stream_len: 2790,

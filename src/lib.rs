@@ -3,12 +3,13 @@
 //! arithmetic coder into a versioned, checksummed container.
 //!
 //! Modules: [`tokenizer`] (byte-exact tokens), [`plan`] (chunk plan), [`codec`] (lanes, prediction, coding),
-//! [`container`] (the file format), [`model`] (finding and fingerprinting model files), [`stream`] (files and pipes
-//! in frames).
+//! [`container`] (the file format), [`model`] (finding and fingerprinting model files), [`newlines`] (CRLF text
+//! modeled as LF), [`stream`] (files and pipes in frames).
 
 pub mod codec;
 pub mod container;
 pub mod model;
+pub mod newlines;
 pub mod plan;
 pub mod stream;
 pub mod tokenizer;

@@ -637,20 +637,21 @@ fn info_one(input: &Option<PathBuf>) -> Result<(), Error> {
     let mut original = 0u64;
     let mut tokens = 0u64;
     let mut versions = std::collections::BTreeSet::new();
-    let frames = stream::for_each_frame(&mut reader, |index, frame: &FrameRef<'_>| {
-        let h = &frame.header;
-        versions.insert(h.version);
-        original += h.content_len;
-        match &h.body {
-            FrameBody::Stored => lines.push(format!("  frame {index}: stored, {} bytes", h.content_len)),
-            FrameBody::Modeled(p) => {
-                let t: u64 = p.chunks.iter().map(|c| u64::from(c.tokens)).sum();
-                tokens += t;
-                let sc = &p.session;
-                lines.push(format!(
+    let frames =
+        stream::for_each_frame(&mut reader, |index, frame: &FrameRef<'_>| {
+            let h = &frame.header;
+            versions.insert(h.version);
+            original += h.content_len;
+            match &h.body {
+                FrameBody::Stored => lines.push(format!("  frame {index}: stored, {} bytes", h.content_len)),
+                FrameBody::Modeled(p) => {
+                    let t: u64 = p.chunks.iter().map(|c| u64::from(c.tokens)).sum();
+                    tokens += t;
+                    let sc = &p.session;
+                    lines.push(format!(
                     "  frame {index}: {} bytes, {t} tokens, {} chunks, {} bytes coded\n    model sha256 {}…{}\n    \
                      engine {:#06x}{}\n    lanes {}, window {}, slide {}, sink {}, flash attention {}, KV cache {}, \
-                     {} tokens per lane and step, min chunk tokens {}, CDF 24-bit\n    predictors: {}",
+                     {} tokens per lane and step, min chunk tokens {}, CDF 24-bit{}\n    predictors: {}",
                     h.content_len,
                     p.chunks.len(),
                     frame.payload.len(),
@@ -666,12 +667,13 @@ fn info_one(input: &Option<PathBuf>) -> Result<(), Error> {
                     if sc.kv_q8 { "q8_0" } else { "f16" },
                     sc.max_feed,
                     p.min_chunk_tokens,
+                    if p.crlf { "\n    line breaks CRLF, modeled as LF" } else { "" },
                     describe_predictors(&p.predictors),
                 ));
+                }
             }
-        }
-        Ok(())
-    })?;
+            Ok(())
+        })?;
     let compressed = reader.count;
     let versions: Vec<String> = versions.iter().map(u8::to_string).collect();
     println!(

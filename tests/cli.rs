@@ -140,7 +140,7 @@ fn info_and_quick_test_need_no_model() {
             let original = format!("original {} bytes", TEXT.len() * 200);
             for needle in [
                 original.as_str(),
-                "format version 3,",
+                "format version 4,",
                 "model sha256 66616b65…",
                 "lanes 2",
                 "window",
@@ -156,4 +156,11 @@ fn info_and_quick_test_need_no_model() {
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("format version 1,"));
+    // and says when CRLF line breaks were modeled as LF.
+    let golden = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/fake-lanes3-v4.txt.nacz");
+    let out = Command::new(env!("CARGO_BIN_EXE_nacz"))
+        .args(["info", golden])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("line breaks CRLF, modeled as LF"));
 }

@@ -93,6 +93,13 @@ fn edge_cases_round_trip() {
         b"literal <|endoftext|> and <|im_start|>user\n".to_vec(),
         b"bad utf8 \xff\xfe\xc3 \xe6\x97 tail".to_vec(),
         b"line one\r\nline two\r\n".to_vec(),
+        // Line endings the CRLF flag must get exactly right: lone CRs, CR before CRLF, CRLF at the edges.
+        b"\r\nlone\r cr\r\r\n\r\n\r\r\n".to_vec(),
+        b"mixed\r\nendings\n\r\n".to_vec(),
+        text(3_000)
+            .iter()
+            .flat_map(|&b| if b == b'\n' { vec![b'\r', b'\n'] } else { vec![b] })
+            .collect(),
         [b"x".as_slice(), &[b' '; 3000], b"y"].concat(),
         vec![0u8; 5000],
         "Gr\u{fc}\u{df}e, \u{65e5}\u{672c}\u{8a9e}, \u{441}\u{43b}\u{43e}\u{432}\u{43e}, \u{1f600} caf\u{e9}"
@@ -288,26 +295,36 @@ fn foreign_input_is_refused() {
 fn golden_files_decode() {
     let golden = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
     let original = std::fs::read(golden.join("fake-lanes3.txt")).unwrap();
+    // Version 4's file holds the same text with CRLF line breaks, so it shows the line-ending flag at work.
+    let mut crlf_original = Vec::new();
+    nacz::newlines::lf_to_crlf(&original, &mut crlf_original);
     if std::env::var_os("NACZ_BLESS").is_some() {
         // Regenerate the current version's files after a deliberate format change (which also bumps the format
         // version; the old versions' files stay, to show they still decode).
-        let compressed = compress_with(&original, &settings(3, 64, 16), 1 << 20);
+        let compressed = compress_with(&crlf_original, &settings(3, 64, 16), 1 << 20);
         let mut bitflip = compressed.clone();
         bitflip[compressed.len() - 3] ^= 0x10;
-        std::fs::write(golden.join("fake-lanes3-v3.txt.nacz"), &compressed).unwrap();
-        std::fs::write(golden.join("fake-lanes3-v3-bitflip.txt.nacz"), &bitflip).unwrap();
+        std::fs::write(golden.join("fake-lanes3-v4.txt.nacz"), &compressed).unwrap();
+        std::fs::write(golden.join("fake-lanes3-v4-bitflip.txt.nacz"), &bitflip).unwrap();
     }
-    // Format versions 1 (the LM alone) and 2 (no context gaps) still decode.
+    // Format versions 1 (the LM alone), 2 (no context gaps) and 3 (no line-ending flag) still decode.
     let v1 = std::fs::read(golden.join("fake-lanes3-v1.txt.nacz")).unwrap();
     assert_eq!(decompress(&v1).unwrap(), original);
-    let v2 = std::fs::read(golden.join("fake-lanes3-v2.txt.nacz")).unwrap();
-    assert_eq!(decompress(&v2).unwrap(), original);
-    let compressed = std::fs::read(golden.join("fake-lanes3-v3.txt.nacz")).unwrap();
-    assert_eq!(decompress(&compressed).unwrap(), original);
+    for version in [2, 3] {
+        let older = std::fs::read(golden.join(format!("fake-lanes3-v{version}.txt.nacz"))).unwrap();
+        assert_eq!(decompress(&older).unwrap(), original, "version {version}");
+    }
+    let compressed = std::fs::read(golden.join("fake-lanes3-v4.txt.nacz")).unwrap();
+    assert_eq!(decompress(&compressed).unwrap(), crlf_original);
     assert!(compressed.len() < v1.len(), "the predictors help on repetitive text");
+    // The CRs cost nothing: the CRLF text codes to exactly as many bytes as the LF text.
+    assert_eq!(
+        compress_with(&original, &settings(3, 64, 16), 1 << 20).len(),
+        compressed.len()
+    );
     // The format and the numerics (fake model, predictors) are pinned: compressing again gives the same bytes.
-    assert_eq!(compress_with(&original, &settings(3, 64, 16), 1 << 20), compressed);
-    for version in 1..=3 {
+    assert_eq!(compress_with(&crlf_original, &settings(3, 64, 16), 1 << 20), compressed);
+    for version in 1..=4 {
         let must_fail = golden.join(format!("fake-lanes3-v{version}-bitflip.txt.nacz"));
         assert!(decompress(&std::fs::read(must_fail).unwrap()).is_err());
     }
