@@ -6,6 +6,7 @@
 
 use std::time::Instant;
 
+use nacz::container::{cdf_precision_bits, FORMAT_VERSION};
 use nacz::model;
 use nacz_coder::Cdf;
 use nacz_predictors::{softmax_into, LaneFeed, LanguageModel, LlamaLm, SessionConfig};
@@ -34,7 +35,7 @@ fn main() {
     let mut lm = LlamaLm::load(&path, model::fingerprint(&path).unwrap(), threads).unwrap();
     let text = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/alice-head.txt")).unwrap();
     let tokens = lm.tokenize(&text);
-    let (mut probs, mut cdf) = (Vec::new(), Cdf::new());
+    let (mut probs, mut cdf) = (Vec::new(), Cdf::with_precision(cdf_precision_bits(FORMAT_VERSION)));
     for &window in &windows {
         for &lanes in &lanes_list {
             let config = SessionConfig {

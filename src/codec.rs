@@ -6,7 +6,9 @@
 //! lane leaves the batch after its chunk's last token. The session (lanes, window, slide, sink, attention kernel,
 //! KV cache type) comes from the header on decode, never from the decoder's own settings.
 
-use crate::container::{checksum, read_frame, ChunkEntry, FrameBody, FrameHeader, FrameRef, ModelParams};
+use crate::container::{
+    cdf_precision_bits, checksum, read_frame, ChunkEntry, FrameBody, FrameHeader, FrameRef, ModelParams, FORMAT_VERSION,
+};
 use crate::newlines::{crlf_to_lf, lf_to_crlf};
 use crate::plan::chunk_sizes;
 use crate::tokenizer::{binary_fraction, tokenize};
@@ -223,7 +225,7 @@ impl Engine {
         }
         let mut encoders: Vec<Encoder> = sizes.iter().map(|_| Encoder::new()).collect();
         let mut coded = 0u64;
-        let skipped = self.drive_lanes(&sizes, |lane, index, cdf| {
+        let skipped = self.drive_lanes(&sizes, cdf_precision_bits(FORMAT_VERSION), |lane, index, cdf| {
             let token = chunk_tokens[lane][index];
             encoders[lane].encode(cdf, token as usize);
             coded += 1;
@@ -281,20 +283,19 @@ impl Engine {
                 out.extend_from_slice(frame.payload);
                 Ok(())
             }
-            FrameBody::Modeled(params) => {
-                self.decode_modeled(frame.header.content_len, params, frame.payload, out, progress)
-            }
+            FrameBody::Modeled(params) => self.decode_modeled(&frame.header, params, frame.payload, out, progress),
         }
     }
 
     fn decode_modeled(
         &mut self,
-        content_len: u64,
+        header: &FrameHeader,
         params: &ModelParams,
         payload: &[u8],
         out: &mut Vec<u8>,
         progress: &mut dyn Progress,
     ) -> Result<(), Error> {
+        let content_len = header.content_len;
         check_compatible(self.lm_for(Some(&params.model_id))?, params)?;
         let sizes: Vec<u64> = params.chunks.iter().map(|c| u64::from(c.tokens)).collect();
         let total: u64 = sizes.iter().sum();
@@ -315,7 +316,7 @@ impl Engine {
         let mut decoded_len = 0u64;
         let vocab = self.lm_for(None)?.vocab().clone();
         let mut coded = 0u64;
-        self.drive_lanes(&sizes, |lane, _, cdf| {
+        self.drive_lanes(&sizes, cdf_precision_bits(header.version), |lane, _, cdf| {
             let token = decoders[lane].decode(cdf) as TokenId;
             let piece = vocab.piece(token);
             decoded_len += piece.len() as u64;
@@ -351,12 +352,17 @@ impl Engine {
     /// the predictors are confident enough to skip the LM, a lane codes further tokens without its prediction;
     /// they are fed to the model together in the lane's next step (never re-evaluating the window), whose logits
     /// serve the next position that needs them; with context gaps on, a run longer than a step's feed keeps only
-    /// its last tokens for the model. Returns how many positions were coded without the LM.
+    /// its last tokens for the model. The CDFs have `precision_bits` (the frame version's). Returns how many
+    /// positions were coded without the LM.
     fn drive_lanes(
         &mut self,
         sizes: &[u64],
+        precision_bits: u32,
         mut code: impl FnMut(usize, usize, &Cdf) -> Result<TokenId, Error>,
     ) -> Result<u64, Error> {
+        if self.cdf.precision_bits() != precision_bits {
+            self.cdf = Cdf::with_precision(precision_bits);
+        }
         let session = self.session.expect("a session is readied before driving lanes");
         let lm = self.lm.as_deref_mut().expect("a session implies a model");
         let (predictors, _, predictor) = self

@@ -1,5 +1,5 @@
 //! nacz: a neural lossless compressor. Input bytes are tokenized byte-exactly, each token is predicted by a
-//! language model (SmolLM2 through llama.cpp) running several chunks in lockstep lanes, and coded with a 24-bit-CDF
+//! language model (SmolLM2 through llama.cpp) running several chunks in lockstep lanes, and coded with a 28-bit-CDF
 //! arithmetic coder into a versioned, checksummed container.
 //!
 //! Modules: [`tokenizer`] (byte-exact tokens), [`plan`] (chunk plan), [`codec`] (lanes, prediction, coding),

@@ -651,7 +651,7 @@ fn info_one(input: &Option<PathBuf>) -> Result<(), Error> {
                     lines.push(format!(
                     "  frame {index}: {} bytes, {t} tokens, {} chunks, {} bytes coded\n    model sha256 {}…{}\n    \
                      engine {:#06x}{}\n    lanes {}, window {}, slide {}, sink {}, flash attention {}, KV cache {}, \
-                     {} tokens per lane and step, min chunk tokens {}, CDF 24-bit{}\n    predictors: {}",
+                     {} tokens per lane and step, min chunk tokens {}, CDF {}-bit{}\n    predictors: {}",
                     h.content_len,
                     p.chunks.len(),
                     frame.payload.len(),
@@ -667,6 +667,7 @@ fn info_one(input: &Option<PathBuf>) -> Result<(), Error> {
                     if sc.kv_q8 { "q8_0" } else { "f16" },
                     sc.max_feed,
                     p.min_chunk_tokens,
+                    nacz::container::cdf_precision_bits(h.version),
                     if p.crlf { "\n    line breaks CRLF, modeled as LF" } else { "" },
                     describe_predictors(&p.predictors),
                 ));

@@ -7,10 +7,12 @@
 //! one multiplication and truncation per weight.
 //!
 //! Every [`Cdf`] value, including [`Cdf::new`], is valid at all times:
-//! `cum[0] == 0`, `cum[n] == CDF_TOTAL` and every frequency is at least 1, so
-//! any symbol can be coded whatever the model predicted.
+//! `cum[0] == 0`, `cum[n] == total` and every frequency is at least 1, so
+//! any symbol can be coded whatever the model predicted. The total is
+//! `2^precision_bits`: [`PRECISION_BITS`] unless the table was made with
+//! [`Cdf::with_precision`].
 
-use crate::{CDF_TOTAL, MAX_SYMBOLS, PRECISION_BITS};
+use crate::{MAX_PRECISION_BITS, MAX_SYMBOLS, PRECISION_BITS};
 
 /// Why a weight vector could not be quantized.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -21,11 +23,12 @@ pub enum CdfError {
     TooManySymbols(usize),
 }
 
-/// A cumulative frequency table over `n` symbols totalling [`CDF_TOTAL`].
+/// A cumulative frequency table over `n` symbols totalling `2^precision_bits`.
 #[derive(Clone, Debug)]
 pub struct Cdf {
-    /// `n + 1` entries: `cum[0] = 0`, `cum[n] = CDF_TOTAL`, strictly increasing.
+    /// `n + 1` entries: `cum[0] = 0`, `cum[n] = total`, strictly increasing.
     cum: Vec<u32>,
+    precision_bits: u32,
 }
 
 impl Default for Cdf {
@@ -43,23 +46,49 @@ const fn pow2(e: i32) -> f64 {
 const TINY_SUM: f64 = pow2(-900);
 
 impl Cdf {
-    /// A one-symbol table (the symbol costs nothing), so that a fresh `Cdf`
-    /// already satisfies the invariants. Reuse it with [`Cdf::quantize_into`].
+    /// A one-symbol table (the symbol costs nothing) of [`PRECISION_BITS`], so
+    /// that a fresh `Cdf` already satisfies the invariants. Reuse it with
+    /// [`Cdf::quantize_into`].
     pub fn new() -> Self {
+        Self::with_precision(PRECISION_BITS)
+    }
+
+    /// A one-symbol table whose frequencies are out of `2^precision_bits`.
+    /// More bits leave less of the total to the floor of one count per
+    /// symbol (`n / 2^bits`: 1.6% for 262,144 symbols at 24 bits).
+    ///
+    /// # Panics
+    /// Unless `PRECISION_BITS <= precision_bits <= MAX_PRECISION_BITS`: the
+    /// precision is a property of a format, not of the data.
+    pub fn with_precision(precision_bits: u32) -> Self {
+        assert!(
+            (PRECISION_BITS..=MAX_PRECISION_BITS).contains(&precision_bits),
+            "CDF precision {precision_bits} is outside {PRECISION_BITS}..={MAX_PRECISION_BITS} bits"
+        );
         Self {
-            cum: vec![0, CDF_TOTAL],
+            cum: vec![0, 1 << precision_bits],
+            precision_bits,
         }
+    }
+
+    /// The table's precision: frequencies are out of `2^precision_bits`.
+    pub fn precision_bits(&self) -> u32 {
+        self.precision_bits
+    }
+
+    /// What the frequencies sum to: `2^precision_bits`.
+    pub fn total(&self) -> u32 {
+        1 << self.precision_bits
     }
 
     /// Quantizes nonnegative weights, which need not sum to 1.
     ///
     /// NaN, negative and infinite weights count as 0. If every weight is 0 the
-    /// table is uniform: each symbol gets `CDF_TOTAL / n` and symbol 0 also
-    /// gets the remainder. Otherwise, with `sum` the `f64` sum in index order
-    /// and `scale = (CDF_TOTAL - n) / sum`, symbol `i` gets
-    /// `1 + floor(w_i * scale)` (clamped so that every later symbol can still
-    /// get its 1), and what is left of `CDF_TOTAL` goes to the largest weight
-    /// (lowest index on ties).
+    /// table is uniform: each symbol gets `total / n` and symbol 0 also gets
+    /// the remainder. Otherwise, with `sum` the `f64` sum in index order and
+    /// `scale = (total - n) / sum`, symbol `i` gets `1 + floor(w_i * scale)`
+    /// (clamped so that every later symbol can still get its 1), and what is
+    /// left of the total goes to the largest weight (lowest index on ties).
     ///
     /// On error the table is left unchanged. No allocation happens once the
     /// table has held `probs.len()` symbols before.
@@ -93,29 +122,30 @@ impl Cdf {
         self.cum.clear();
         self.cum.reserve(n + 1);
         self.cum.push(0);
-        // n <= MAX_SYMBOLS < CDF_TOTAL, so these casts are exact.
+        // n <= MAX_SYMBOLS < total, so these casts are exact.
         let n32 = n as u32;
+        let cdf_total = self.total();
         if sum == 0.0 {
-            let each = CDF_TOTAL / n32;
-            let first = each + CDF_TOTAL % n32;
+            let each = cdf_total / n32;
+            let first = each + cdf_total % n32;
             self.cum.extend((0..n32).map(|i| first + i * each));
             return Ok(());
         }
 
-        let scale = f64::from(CDF_TOTAL - n32) / sum;
+        let scale = f64::from(cdf_total - n32) / sum;
         let mut total = 0u32;
         for (i, &w) in probs.iter().enumerate() {
             // Rounding in the sum and the products can push the floors a few
-            // counts past CDF_TOTAL - n; the budget keeps one count for every
+            // counts past total - n; the budget keeps one count for every
             // symbol still to come, so the table stays valid whatever happens.
             let later = n32 - 1 - i as u32;
-            let budget = CDF_TOTAL - total - later;
+            let budget = cdf_total - total - later;
             // `as u32` truncates (= floor, the product is >= 0) and saturates.
             let extra = ((weight(w) * factor * scale) as u32).min(budget - 1);
             total += 1 + extra;
             self.cum.push(total);
         }
-        let remainder = CDF_TOTAL - total;
+        let remainder = cdf_total - total;
         for c in &mut self.cum[argmax + 1..] {
             *c += remainder;
         }
@@ -127,7 +157,7 @@ impl Cdf {
         self.cum.len() - 1
     }
 
-    /// `(start, frequency)` of `sym`, out of [`CDF_TOTAL`].
+    /// `(start, frequency)` of `sym`, out of [`Cdf::total`].
     ///
     /// # Panics
     /// If `sym >= self.n_symbols()`.
@@ -137,25 +167,25 @@ impl Cdf {
     }
 
     /// The symbol `s` with `cum[s] <= target < cum[s + 1]`. Targets at or
-    /// above [`CDF_TOTAL`] are clamped to the last symbol.
+    /// above [`Cdf::total`] are clamped to the last symbol.
     pub fn find(&self, target: u32) -> usize {
-        let target = target.min(CDF_TOTAL - 1);
-        // cum[0] = 0 <= target < CDF_TOTAL = cum[n], so the partition point is
-        // in 1..=n.
+        let target = target.min(self.total() - 1);
+        // cum[0] = 0 <= target < total = cum[n], so the partition point is in
+        // 1..=n.
         self.cum.partition_point(|&c| c <= target) - 1
     }
 
-    /// The `n + 1` cumulative counts, from 0 to [`CDF_TOTAL`].
+    /// The `n + 1` cumulative counts, from 0 to [`Cdf::total`].
     pub fn cumulative(&self) -> &[u32] {
         &self.cum
     }
 
-    /// Ideal code length of `sym` in bits: `PRECISION_BITS - log2(freq)`.
+    /// Ideal code length of `sym` in bits: `precision_bits - log2(freq)`.
     ///
     /// # Panics
     /// If `sym >= self.n_symbols()`.
     pub fn cost_bits(&self, sym: usize) -> f64 {
-        f64::from(PRECISION_BITS) - f64::from(self.range(sym).1).log2()
+        f64::from(self.precision_bits) - f64::from(self.range(sym).1).log2()
     }
 }
 
@@ -190,6 +220,7 @@ fn sum_and_argmax<W: Copy + Into<f64>>(probs: &[W], factor: f64) -> (f64, usize)
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::CDF_TOTAL;
 
     /// Checks every invariant of the table.
     fn assert_valid(cdf: &Cdf, n: usize) {
@@ -279,6 +310,37 @@ mod tests {
         a.quantize_into(&w).unwrap();
         b.quantize_f64_into(&w64).unwrap();
         assert_eq!(a.cumulative(), b.cumulative());
+    }
+
+    #[test]
+    fn more_precision_leaves_less_to_the_floor() {
+        // Gemma's alphabet: the floor of one count per symbol is what a sure symbol pays.
+        let mut w = vec![0.0f32; 262_144];
+        w[5] = 1.0;
+        for (bits, most) in [(24, 0.0228), (28, 0.0015)] {
+            let mut cdf = Cdf::with_precision(bits);
+            cdf.quantize_into(&w).unwrap();
+            assert_eq!(cdf.cumulative()[262_144], 1 << bits);
+            assert_eq!(cdf.total(), 1 << bits);
+            assert!(cdf.cost_bits(5) < most, "{bits} bits: {}", cdf.cost_bits(5));
+        }
+    }
+
+    #[test]
+    fn spec_vectors_at_28_bits() {
+        let mut cdf = Cdf::with_precision(28);
+        cdf.quantize_into(&[1.0, 3.0, 3.0]).unwrap();
+        assert_eq!(cdf.cumulative(), [0, 38_347_922, 153_391_690, 268_435_456]);
+        cdf.quantize_into(&[0.0; 5]).unwrap();
+        assert_eq!(cdf.range(0).1, 53_687_092);
+        cdf.quantize_into(&[1.0; 3]).unwrap();
+        assert_eq!(cdf.cumulative(), [0, 89_478_486, 178_956_971, 268_435_456]);
+    }
+
+    #[test]
+    #[should_panic(expected = "outside")]
+    fn precision_beyond_the_coder_panics() {
+        Cdf::with_precision(29);
     }
 
     #[test]

@@ -2,13 +2,16 @@
 //!
 //! This module owns the bit stream format. It is a Witten–Neal–Cleary binary
 //! arithmetic coder with 32-bit `low`/`high`, E1/E2/E3 renormalisation and
-//! pending (underflow) bits, coding intervals out of [`CDF_TOTAL`]. Products
-//! are taken in `u64` (at most `2^32 * 2^24`), so no rounding is platform
-//! dependent. Bits are written MSB first; the decoder reads zeros past the end.
+//! pending (underflow) bits, coding intervals out of `2^b` for a precision of
+//! `b` = 24 ([`crate::PRECISION_BITS`]) to 28 ([`MAX_PRECISION_BITS`]) bits,
+//! the [`Cdf`]'s. Products are taken in `u64` (at most `2^32 * 2^28`), so no
+//! rounding is platform dependent. Bits are written MSB first; the decoder
+//! reads zeros past the end.
 //!
 //! After renormalisation `low < HALF <= high` and the range exceeds `2^30`, so
-//! the smallest frequency (1 out of `2^24`) still gets an interval of at least
-//! 64 values: every symbol of a valid [`Cdf`] is codable.
+//! the smallest frequency (1 out of `2^b`) still gets an interval of at least
+//! `2^(30 - b)` values (64 at 24 bits, 4 at 28): every symbol of a valid
+//! [`Cdf`] is codable.
 //!
 //! # Size
 //!
@@ -16,15 +19,17 @@
 //! [`Encoder::bits_written`] reports before [`Encoder::finish`]). The stream
 //! has `S` bits plus a final `1` bit (omitted when the interval already
 //! contains the all-zeros tail), padded with zeros to a byte. Because each
-//! symbol narrows a range `r > 2^30` to within one unit of `r * freq / 2^24`,
+//! symbol narrows a range `r > 2^30` to within one unit of `r * freq / 2^b`,
+//! with `m = 2^(30 - b)`:
 //!
 //! ```text
-//! bits before padding <= 1 + sum_i [cost_bits(s_i) - log2(1 - 1 / (64 * freq_i))]
-//! bits before padding >  -2 + sum_i [cost_bits(s_i) - log2(1 + 1 / (64 * freq_i))]
+//! bits before padding <= 1 + sum_i [cost_bits(s_i) - log2(1 - 1 / (m * freq_i))]
+//! bits before padding >  -2 + sum_i [cost_bits(s_i) - log2(1 + 1 / (m * freq_i))]
 //! ```
 //!
-//! The per-symbol rounding term is about `0.0225 / freq` bits (0.0227 at
-//! freq 1): negligible except for the rarest symbols. Encoding nothing gives
+//! The per-symbol rounding term is about `1.44 / (m * freq)` bits (at most
+//! 0.0227 bits at 24 bits and 0.415 at 28, both at freq 1): negligible except
+//! for the rarest symbols, which cost 24 to 28 bits anyway. Encoding nothing gives
 //! an empty stream.
 //!
 //! # Past-the-end reads
@@ -35,31 +40,35 @@
 //! raises this by `8 * k` if the symbols still decode the same; otherwise the
 //! caller's checksum catches the difference.
 
-use crate::{Cdf, CDF_TOTAL, PRECISION_BITS};
+use crate::{Cdf, MAX_PRECISION_BITS};
 
 const HALF: u32 = 1 << 31;
 const QUARTER: u32 = 1 << 30;
 const THREE_QUARTERS: u32 = 3 << 30;
 
 /// Narrows `[low, high]` to the sub-interval `[start, start + freq)` out of
-/// [`CDF_TOTAL`]. Shared by both sides so they cannot drift apart.
-fn narrow(low: u32, high: u32, start: u32, freq: u32) -> (u32, u32) {
+/// `2^bits`. Shared by both sides so they cannot drift apart.
+fn narrow(low: u32, high: u32, start: u32, freq: u32, bits: u32) -> (u32, u32) {
     let range = u64::from(high - low) + 1;
     let end = u64::from(start + freq);
-    // In u64: range * end / 2^24 reaches 2^32 when the last symbol is coded at full range; the results fit u32
+    // In u64: range * end / 2^bits reaches 2^32 when the last symbol is coded at full range; the results fit u32
     // because they stay within [low, high].
     let low64 = u64::from(low);
-    let new_high = low64 + ((range * end) >> PRECISION_BITS) - 1;
-    let new_low = low64 + ((range * u64::from(start)) >> PRECISION_BITS);
+    let new_high = low64 + ((range * end) >> bits) - 1;
+    let new_low = low64 + ((range * u64::from(start)) >> bits);
     (new_low as u32, new_high as u32)
 }
 
-/// Panics on an interval that is empty or leaves `0..CDF_TOTAL`: coding one
-/// would silently corrupt the stream.
-fn check_interval(start: u32, freq: u32) {
+/// Panics on a precision the coder does not support, or on an interval that
+/// is empty or leaves `0..2^bits`: coding one would silently corrupt the stream.
+fn check_interval(start: u32, freq: u32, bits: u32) {
     assert!(
-        freq >= 1 && u64::from(start) + u64::from(freq) <= u64::from(CDF_TOTAL),
-        "interval ({start}, {freq}) is not a nonempty part of 0..{CDF_TOTAL}"
+        bits <= MAX_PRECISION_BITS,
+        "precision {bits} exceeds {MAX_PRECISION_BITS} bits"
+    );
+    assert!(
+        freq >= 1 && u64::from(start) + u64::from(freq) <= 1u64 << bits,
+        "interval ({start}, {freq}) is not a nonempty part of 0..2^{bits}"
     );
 }
 
@@ -101,17 +110,17 @@ impl Encoder {
     /// If `sym >= cdf.n_symbols()`.
     pub fn encode(&mut self, cdf: &Cdf, sym: usize) {
         let (start, freq) = cdf.range(sym);
-        self.encode_range(start, freq);
+        self.encode_range(start, freq, cdf.precision_bits());
     }
 
-    /// Codes a symbol given directly as `(start, freq)` out of [`CDF_TOTAL`].
+    /// Codes a symbol given directly as `(start, freq)` out of `2^bits`.
     /// The decoder side is [`Decoder::decode_target`] + [`Decoder::decode_range`].
     ///
     /// # Panics
-    /// If `freq == 0` or `start + freq > CDF_TOTAL`.
-    pub fn encode_range(&mut self, start: u32, freq: u32) {
-        check_interval(start, freq);
-        (self.low, self.high) = narrow(self.low, self.high, start, freq);
+    /// If `bits > MAX_PRECISION_BITS`, `freq == 0` or `start + freq > 2^bits`.
+    pub fn encode_range(&mut self, start: u32, freq: u32, bits: u32) {
+        check_interval(start, freq, bits);
+        (self.low, self.high) = narrow(self.low, self.high, start, freq, bits);
         loop {
             if self.high < HALF {
                 self.emit(false);
@@ -207,35 +216,41 @@ impl<'a> Decoder<'a> {
 
     /// Decodes one symbol coded with `cdf`.
     pub fn decode(&mut self, cdf: &Cdf) -> usize {
-        let sym = cdf.find(self.decode_target());
+        let bits = cdf.precision_bits();
+        let sym = cdf.find(self.decode_target(bits));
         let (start, freq) = cdf.range(sym);
-        self.consume(start, freq);
+        self.consume(start, freq, bits);
         sym
     }
 
-    /// Where the next symbol lies, in `0..CDF_TOTAL`: the symbol coded with
+    /// Where the next symbol lies, in `0..2^bits`: the symbol coded with
     /// [`Encoder::encode_range`] is the one whose `start <= target < start +
     /// freq`. Follow with [`Decoder::decode_range`].
-    pub fn decode_target(&self) -> u32 {
+    ///
+    /// # Panics
+    /// If `bits > MAX_PRECISION_BITS`.
+    pub fn decode_target(&self, bits: u32) -> u32 {
+        check_interval(0, 1, bits);
         let range = u64::from(self.high - self.low) + 1;
         let offset = u64::from(self.value - self.low) + 1;
-        // offset <= range, so the quotient is below CDF_TOTAL.
-        ((offset * u64::from(CDF_TOTAL) - 1) / range) as u32
+        // offset <= range, so the quotient is below 2^bits.
+        ((offset * (1u64 << bits) - 1) / range) as u32
     }
 
-    /// Consumes the symbol `(start, freq)` that contains [`Decoder::decode_target`].
+    /// Consumes the symbol `(start, freq)` out of `2^bits` that contains
+    /// [`Decoder::decode_target`].
     ///
     /// # Panics
     /// If the interval is invalid or does not contain the current target:
     /// that is a caller bug, not a property of the stream.
-    pub fn decode_range(&mut self, start: u32, freq: u32) {
-        check_interval(start, freq);
-        let target = self.decode_target();
+    pub fn decode_range(&mut self, start: u32, freq: u32, bits: u32) {
+        check_interval(start, freq, bits);
+        let target = self.decode_target(bits);
         assert!(
             (start..start + freq).contains(&target),
             "interval ({start}, {freq}) does not contain the target {target}"
         );
-        self.consume(start, freq);
+        self.consume(start, freq, bits);
     }
 
     /// How many bits were read past the end of the input, the initial 32
@@ -249,8 +264,8 @@ impl<'a> Decoder<'a> {
     /// `low <= value <= high` holds afterwards (the target formula is the
     /// inverse of [`narrow`]), so no subtraction here can underflow, whatever
     /// the stream holds.
-    fn consume(&mut self, start: u32, freq: u32) {
-        (self.low, self.high) = narrow(self.low, self.high, start, freq);
+    fn consume(&mut self, start: u32, freq: u32, bits: u32) {
+        (self.low, self.high) = narrow(self.low, self.high, start, freq, bits);
         loop {
             if self.high < HALF {
                 // Nothing to subtract.
@@ -371,13 +386,13 @@ mod tests {
     #[test]
     #[should_panic(expected = "not a nonempty part")]
     fn encoding_an_empty_interval_panics() {
-        Encoder::new().encode_range(5, 0);
+        Encoder::new().encode_range(5, 0, crate::PRECISION_BITS);
     }
 
     #[test]
     #[should_panic(expected = "does not contain the target")]
     fn decoding_a_wrong_interval_panics() {
         let mut dec = Decoder::new(&[]);
-        dec.decode_range(1, 1); // the target of an all-zero stream is 0
+        dec.decode_range(1, 1, crate::PRECISION_BITS); // the target of an all-zero stream is 0
     }
 }

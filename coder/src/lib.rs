@@ -3,12 +3,12 @@
 //! The crate knows nothing of tokens or models; it owns two things:
 //!
 //! * [`cdf`]: turning an arbitrary vector of weights into a cumulative
-//!   frequency table totalling [`CDF_TOTAL`] in which every symbol can be
+//!   frequency table totalling `2^24` to `2^28` in which every symbol can be
 //!   coded. The rules are exact and platform independent, because the encoder
 //!   and the decoder must rebuild bit-identical tables from the same weights.
 //! * [`coder`]: a 32-bit arithmetic coder that codes one symbol at a time
 //!   against such a table (or against any `(start, freq)` interval out of
-//!   [`CDF_TOTAL`]).
+//!   a power of two up to `2^28`).
 //!
 //! The decoder never panics on malformed input: a corrupt stream simply
 //! decodes to some symbols, and detecting that is left to the caller's
@@ -20,11 +20,15 @@ pub mod coder;
 pub use cdf::{Cdf, CdfError};
 pub use coder::{Decoder, Encoder};
 
-/// Bits of precision of every CDF: frequencies are integers out of `2^24`.
+/// Bits of precision of a [`Cdf::new`]: frequencies are integers out of `2^24`.
 pub const PRECISION_BITS: u32 = 24;
 
-/// The total every CDF sums to.
+/// The total a [`Cdf::new`] sums to.
 pub const CDF_TOTAL: u32 = 1 << PRECISION_BITS;
+
+/// Most bits of precision a [`Cdf`] may have: the coder keeps its range above
+/// `2^30`, so every frequency of `2^28` still gets at least 4 values.
+pub const MAX_PRECISION_BITS: u32 = 28;
 
 /// Largest alphabet a [`Cdf`] accepts. Each symbol is given a floor of one
 /// count, so this keeps at least half of [`CDF_TOTAL`] for the weights.

@@ -26,11 +26,9 @@ fn skewed(n: usize) -> Cdf {
 /// The per-symbol terms of the size bounds in the `coder` module docs.
 fn bounds(cdf: &Cdf, sym: usize) -> (f64, f64) {
     let cost = cdf.cost_bits(sym);
+    let m = f64::from(1u32 << (30 - cdf.precision_bits()));
     let f = f64::from(cdf.range(sym).1);
-    (
-        cost - (1.0 - 1.0 / (64.0 * f)).log2(),
-        cost - (1.0 + 1.0 / (64.0 * f)).log2(),
-    )
+    (cost - (1.0 - 1.0 / (m * f)).log2(), cost - (1.0 + 1.0 / (m * f)).log2())
 }
 
 struct Coded {
@@ -86,12 +84,13 @@ proptest! {
 
     #[test]
     fn round_trip(
-        tables in proptest::collection::vec(table(), 1..4),
+        tables in proptest::collection::vec((table(), 24u32..=28), 1..4),
         steps in proptest::collection::vec((any::<usize>(), any::<u32>(), any::<bool>()), 0..400),
         cut in any::<usize>(),
     ) {
-        let owned: Vec<Cdf> = tables.iter().map(|w| {
-            let mut cdf = Cdf::new();
+        // Tables of every precision, mixed in one stream.
+        let owned: Vec<Cdf> = tables.iter().map(|(w, bits)| {
+            let mut cdf = Cdf::with_precision(*bits);
             cdf.quantize_into(w).unwrap();
             cdf
         }).collect();
@@ -104,8 +103,8 @@ proptest! {
             let t = t % cdfs.len();
             let cdf = cdfs[t];
             // Sampling by probability exercises realistic streams; uniform
-            // picks exercise the 24-bit symbols.
-            let s = if by_prob { cdf.find(sel % CDF_TOTAL) } else { sel as usize % cdf.n_symbols() };
+            // picks exercise the rarest symbols.
+            let s = if by_prob { cdf.find(sel % cdf.total()) } else { sel as usize % cdf.n_symbols() };
             (t, s)
         }).collect();
         let coded = encode(&cdfs, syms)?;
@@ -127,22 +126,23 @@ proptest! {
     /// Raw intervals, as a caller coding something other than a table would.
     #[test]
     fn raw_ranges_round_trip(
-        ranges in proptest::collection::vec((any::<u32>(), any::<u32>()), 0..300),
+        ranges in proptest::collection::vec((any::<u32>(), any::<u32>(), 24u32..=28), 0..300),
     ) {
-        let ranges: Vec<(u32, u32)> = ranges.iter().map(|&(a, b)| {
-            let start = a % CDF_TOTAL;
-            (start, 1 + b % (CDF_TOTAL - start))
+        let ranges: Vec<(u32, u32, u32)> = ranges.iter().map(|&(a, b, bits)| {
+            let total = 1u32 << bits;
+            let start = a % total;
+            (start, 1 + b % (total - start), bits)
         }).collect();
         let mut enc = Encoder::new();
-        for &(start, freq) in &ranges {
-            enc.encode_range(start, freq);
+        for &(start, freq, bits) in &ranges {
+            enc.encode_range(start, freq, bits);
         }
         let bytes = enc.finish();
         let mut dec = Decoder::new(&bytes);
-        for &(start, freq) in &ranges {
-            let t = dec.decode_target();
+        for &(start, freq, bits) in &ranges {
+            let t = dec.decode_target(bits);
             prop_assert!((start..start + freq).contains(&t));
-            dec.decode_range(start, freq);
+            dec.decode_range(start, freq, bits);
         }
         prop_assert!(dec.bits_past_end() <= 32);
     }
