@@ -1,9 +1,10 @@
 //! Frame compression and decompression: tokens → lanes → predictions → arithmetic coding, and back.
 //!
 //! A frame whose line breaks are all CRLF is modeled as LF text ([`crate::newlines`]); the content checksum
-//! always covers the bytes the user gave. Both directions run the same lane driver, so the encoder and the decoder issue the identical sequence of LM
-//! decode calls: every lane starts with BOS, lane `i` codes chunk `i`, all live lanes are fed in one step, and a
-//! lane leaves the batch after its chunk's last token. The session (lanes, window, slide, sink, attention kernel,
+//! always covers the bytes the user gave. Both directions run the same lane driver, so the encoder and the
+//! decoder issue the identical sequence of LM decode calls: every lane starts with BOS, lane `i` codes chunk `i`,
+//! all live lanes are fed in one step, and a lane leaves the batch after its chunk's last token. The CDFs have
+//! the precision of the frame's format version. The session (lanes, window, slide, sink, attention kernel,
 //! KV cache type) comes from the header on decode, never from the decoder's own settings.
 
 use crate::container::{
