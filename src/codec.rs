@@ -284,19 +284,22 @@ impl Engine {
                 out.extend_from_slice(frame.payload);
                 Ok(())
             }
-            FrameBody::Modeled(params) => self.decode_modeled(&frame.header, params, frame.payload, out, progress),
+            FrameBody::Modeled(params) => {
+                let header = &frame.header;
+                self.decode_modeled(header.content_len, header.version, params, frame.payload, out, progress)
+            }
         }
     }
 
     fn decode_modeled(
         &mut self,
-        header: &FrameHeader,
+        content_len: u64,
+        version: u8,
         params: &ModelParams,
         payload: &[u8],
         out: &mut Vec<u8>,
         progress: &mut dyn Progress,
     ) -> Result<(), Error> {
-        let content_len = header.content_len;
         check_compatible(self.lm_for(Some(&params.model_id))?, params)?;
         let sizes: Vec<u64> = params.chunks.iter().map(|c| u64::from(c.tokens)).collect();
         let total: u64 = sizes.iter().sum();
@@ -317,7 +320,7 @@ impl Engine {
         let mut decoded_len = 0u64;
         let vocab = self.lm_for(None)?.vocab().clone();
         let mut coded = 0u64;
-        self.drive_lanes(&sizes, cdf_precision_bits(header.version), |lane, _, cdf| {
+        self.drive_lanes(&sizes, cdf_precision_bits(version), |lane, _, cdf| {
             let token = decoders[lane].decode(cdf) as TokenId;
             let piece = vocab.piece(token);
             decoded_len += piece.len() as u64;

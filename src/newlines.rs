@@ -1,6 +1,6 @@
 //! Line-ending normalization: a frame whose line breaks are all CRLF is modeled as LF text and its CRs are put
 //! back on decode. The language models saw mostly LF text in training and predict CRLF text worse (the first
-//! 20 kB of alice29: 3.2% more bits for the LM alone, README), so the header's one flag pays for itself on every
+//! 20 kB of alice29: 3.3% more bits for the LM alone, README), so the header's one flag pays for itself on every
 //! Windows text file. The transform is applied only where it is exactly invertible.
 
 /// The content with the CR of every CRLF removed, when every LF of `content` follows a CR and there is at least

@@ -149,18 +149,23 @@ fn info_and_quick_test_need_no_model() {
             }
         }
     }
-    // info reports the version each frame was written in, not the one this nacz writes.
-    let golden = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/fake-lanes3-v1.txt.nacz");
-    let out = Command::new(env!("CARGO_BIN_EXE_nacz"))
-        .args(["info", golden])
-        .output()
-        .unwrap();
-    assert!(String::from_utf8_lossy(&out.stdout).contains("format version 1,"));
-    // and says when CRLF line breaks were modeled as LF.
-    let golden = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/fake-lanes3-v4.txt.nacz");
-    let out = Command::new(env!("CARGO_BIN_EXE_nacz"))
-        .args(["info", golden])
-        .output()
-        .unwrap();
-    assert!(String::from_utf8_lossy(&out.stdout).contains("line breaks CRLF, modeled as LF"));
+    // info reports the version each frame was written in, not the one this nacz writes, and says when CRLF
+    // line breaks were modeled as LF.
+    for (golden, needle) in [
+        ("fake-lanes3-v1.txt.nacz", "format version 1,"),
+        ("fake-lanes3-v4.txt.nacz", "line breaks CRLF, modeled as LF"),
+    ] {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/golden")
+            .join(golden);
+        let out = Command::new(env!("CARGO_BIN_EXE_nacz"))
+            .arg("info")
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains(needle),
+            "{golden} lacks {needle:?}"
+        );
+    }
 }

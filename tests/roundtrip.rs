@@ -67,6 +67,13 @@ fn assert_round_trips(input: &[u8]) {
     }
 }
 
+/// `text` with every LF turned into CRLF.
+fn with_crlf(text: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    nacz::newlines::lf_to_crlf(text, &mut out);
+    out
+}
+
 /// Some English-like text with repetition, long enough for several lanes and window slides.
 fn text(len: usize) -> Vec<u8> {
     let words = [
@@ -96,10 +103,7 @@ fn edge_cases_round_trip() {
         // Line endings the CRLF flag must get exactly right: lone CRs, CR before CRLF, CRLF at the edges.
         b"\r\nlone\r cr\r\r\n\r\n\r\r\n".to_vec(),
         b"mixed\r\nendings\n\r\n".to_vec(),
-        text(3_000)
-            .iter()
-            .flat_map(|&b| if b == b'\n' { vec![b'\r', b'\n'] } else { vec![b] })
-            .collect(),
+        with_crlf(&text(3_000)),
         [b"x".as_slice(), &[b' '; 3000], b"y"].concat(),
         vec![0u8; 5000],
         "Gr\u{fc}\u{df}e, \u{65e5}\u{672c}\u{8a9e}, \u{441}\u{43b}\u{43e}\u{432}\u{43e}, \u{1f600} caf\u{e9}"
@@ -296,8 +300,7 @@ fn golden_files_decode() {
     let golden = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
     let original = std::fs::read(golden.join("fake-lanes3.txt")).unwrap();
     // Version 4's file holds the same text with CRLF line breaks, so it shows the line-ending flag at work.
-    let mut crlf_original = Vec::new();
-    nacz::newlines::lf_to_crlf(&original, &mut crlf_original);
+    let crlf_original = with_crlf(&original);
     if std::env::var_os("NACZ_BLESS").is_some() {
         // Regenerate the current version's files after a deliberate format change (which also bumps the format
         // version; the old versions' files stay, to show they still decode).
