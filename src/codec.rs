@@ -317,15 +317,20 @@ impl Engine {
             offset += chunk.stream_len as usize;
         }
         let mut contents: Vec<Vec<u8>> = params.chunks.iter().map(|_| Vec::new()).collect();
+        // Length of the content decoded so far, CRs to be restored included.
         let mut decoded_len = 0u64;
         let vocab = self.lm_for(None)?.vocab().clone();
         let mut coded = 0u64;
         self.drive_lanes(&sizes, cdf_precision_bits(version), |lane, _, cdf| {
             let token = decoders[lane].decode(cdf) as TokenId;
             let piece = vocab.piece(token);
-            decoded_len += piece.len() as u64;
-            // A model that predicts differently from the compressor's decodes garbage; stop at the frame's size
-            // (which the modeled text, CRs taken out or not, never exceeds).
+            let restored_crs = if params.crlf {
+                piece.iter().filter(|&&b| b == b'\n').count()
+            } else {
+                0
+            };
+            decoded_len += (piece.len() + restored_crs) as u64;
+            // A model that predicts differently from the compressor's decodes garbage; stop at the frame's size.
             if decoded_len > content_len {
                 return Err(diverged());
             }
