@@ -8,7 +8,8 @@
 # (NACZ_LM_REPLAY) and takes seconds. Replayed logits are exact for the coded token (except each chunk's last)
 # and keep the top 128 logits of every position, so the sizes match real runs to within a few bytes (alice29:
 # 20,907 replayed vs 20,912 real for `lm`).
-# Rows: the LM alone, each predictor added alone, all of them with each mixer, Nacrith's setting (LM + n-gram,
+# Rows: the LM alone, each predictor added alone, all of them with each mixer (the single-set context mixer, the
+# multi-context mixer, the latter with the adaptive probability map, Nacrith's), Nacrith's setting (LM + n-gram,
 # its mixer), and the defaults (which add confidence skip; without context gaps, see below) with and without lanes
 # sharing what they learn.
 set -euo pipefail
@@ -37,7 +38,9 @@ row --predictors lm
 row --predictors lm+ngram
 row --predictors lm+match
 row --predictors lm+bias
+row --predictors lm+ngram+match+bias --mixer context
 row --predictors lm+ngram+match+bias
+row --predictors lm+ngram+match+bias+apm
 row --predictors lm+ngram+match+bias --mixer nacrith
 row --predictors lm+ngram --mixer nacrith
 # Context gaps change what the model sees, which a record cannot replay: the skip rows feed every token.

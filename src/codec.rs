@@ -27,23 +27,24 @@ pub struct CompressSettings {
 
 /// The predictors `nacz compress` uses by default (`--predictors all`), chosen by measurement (README).
 pub const DEFAULT_PREDICTORS: PredictorConfig = PredictorConfig {
-    ngram_order: 4,
+    ngram_order: 6,
     ngram_table_bits: 22,
     match_min_len: 5,
     match_table_bits: 22,
-    bias_rate: 12000,
-    mixer: MixerKind::Context,
+    bias_rate: 8000,
+    mixer: MixerKind::MultiContext,
     mixer_rate: 8000,
-    skip_miss_rate: 3000,
+    skip_miss_rate: 1500,
     share_lanes: true,
     skip_gap: true,
+    apm_rate: 1311,
 };
 
 /// Most tokens a lane is fed per step when confidence skip is on: the skipped tokens wait for the next step.
 pub const SKIP_MAX_FEED: u32 = 16;
 
 /// The parts `--predictors` can name besides `lm` (which is always there).
-pub const PREDICTOR_PARTS: [&str; 4] = ["ngram", "match", "bias", "skip"];
+pub const PREDICTOR_PARTS: [&str; 5] = ["ngram", "match", "bias", "apm", "skip"];
 
 /// Parses a `--predictors` set: `all`, `lm`, or `lm` joined with parts by `+` (`lm+ngram+match`). Parts left out
 /// are switched off in `base`; parts named keep `base`'s parameters. Context gaps stay on only with skip.
@@ -78,6 +79,9 @@ pub fn predictor_set(spec: &str, mut base: PredictorConfig) -> Result<PredictorC
     }
     if !has("bias") {
         config.bias_rate = 0;
+    }
+    if !has("apm") {
+        config.apm_rate = 0;
     }
     if !has("skip") {
         config.skip_miss_rate = 0;

@@ -15,7 +15,7 @@ use xxhash_rust::xxh3::Xxh3;
 /// "NACZ".
 pub const MAGIC: [u8; 4] = *b"NACZ";
 /// The version this nacz writes.
-pub const FORMAT_VERSION: u8 = 4;
+pub const FORMAT_VERSION: u8 = 5;
 /// The oldest version it still reads: version-1 modeled frames have no predictor block and mean the LM alone.
 pub const OLDEST_READABLE_VERSION: u8 = 1;
 /// Magic, version, descriptor.
@@ -174,6 +174,7 @@ impl FrameHeader {
                 u64::from(c.skip_miss_rate),
                 u64::from(c.share_lanes),
                 u64::from(c.skip_gap),
+                u64::from(c.apm_rate),
             ] {
                 put_varint(&mut fields, v);
             }
@@ -373,12 +374,20 @@ fn read_predictors(r: &mut Reader<'_>, version: u8) -> Result<PredictorConfig, F
         match_table_bits: small(r, "match table bits", 255)? as u8,
         bias_rate: small(r, "bias rate", 0xFFFF)? as u16,
         mixer: MixerKind::from_code(r.varint("mixer kind")?)
+            // The multi-context mixer came with version 5.
+            .filter(|&kind| version >= 5 || kind != MixerKind::MultiContext)
             .ok_or_else(|| field("mixer kind", "unknown mixer".into()))?,
         mixer_rate: small(r, "mixer rate", 0xFFFF)? as u16,
         skip_miss_rate: small(r, "skip miss rate", 0xFFFF)? as u16,
         share_lanes: small(r, "shared lanes", 1)? == 1,
         // Version 2 had no context gaps: every skipped token was fed.
         skip_gap: version >= 3 && small(r, "skip gap", 1)? == 1,
+        // Before version 5 there was no adaptive probability map.
+        apm_rate: if version >= 5 {
+            small(r, "map rate", 0xFFFF)? as u16
+        } else {
+            0
+        },
     })
 }
 
@@ -560,7 +569,7 @@ mod tests {
         let payload = vec![0u8; 2790];
         assert_eq!(
             FrameHeader::write_frame(20_000, body, &payload).len() - payload.len(),
-            48
+            49
         );
     }
 

@@ -73,8 +73,9 @@ struct PredictorArgs {
     /// Predictors mixed with the LM: `all`, or `lm` joined by `+` with any of ngram, match, bias, skip.
     #[arg(long, default_value = "all")]
     predictors: String,
-    /// How predictions are mixed: `context` (learned, context-dependent weights) or `nacrith` (the baseline).
-    #[arg(long, value_enum, default_value_t = MixerArg::Context)]
+    /// How predictions are mixed: `context` (learned weights per context), `multi` (weights summed from several
+    /// context-selected sets) or `nacrith` (the baseline).
+    #[arg(long, value_enum, default_value_t = MixerArg::Multi)]
     mixer: MixerArg,
     /// Highest token n-gram order.
     #[arg(long, hide = true)]
@@ -100,6 +101,9 @@ struct PredictorArgs {
     /// Feed every skipped token to the LM instead of leaving long skipped runs out of its context.
     #[arg(long, hide = true)]
     no_skip_gap: bool,
+    /// Learning rate of the final adaptive probability map in 2^-16.
+    #[arg(long, hide = true)]
+    apm_rate: Option<u16>,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -111,17 +115,23 @@ enum AttentionArg {
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum MixerArg {
     Context,
+    Multi,
     Nacrith,
 }
 
 impl PredictorArgs {
     fn config(&self) -> Result<PredictorConfig, Error> {
         let mut base = DEFAULT_PREDICTORS;
-        if let MixerArg::Nacrith = self.mixer {
-            // Nacrith's own rate (0.5); its mixer has no match-length context, so no skip either.
-            base.mixer = MixerKind::Nacrith;
-            base.mixer_rate = 1 << 15;
-            base.skip_miss_rate = 0;
+        match self.mixer {
+            MixerArg::Context => base.mixer = MixerKind::Context,
+            MixerArg::Multi => base.mixer = MixerKind::MultiContext,
+            MixerArg::Nacrith => {
+                // Nacrith's own rate (0.5); its mixer has no match-length context, so no skip either.
+                base.mixer = MixerKind::Nacrith;
+                base.mixer_rate = 1 << 15;
+                base.skip_miss_rate = 0;
+                base.apm_rate = 0;
+            }
         }
         base.ngram_order = self.ngram_order.unwrap_or(base.ngram_order);
         base.ngram_table_bits = self.ngram_bits.unwrap_or(base.ngram_table_bits);
@@ -131,6 +141,7 @@ impl PredictorArgs {
         base.skip_miss_rate = self.skip_rate.unwrap_or(base.skip_miss_rate);
         base.share_lanes = !self.no_share;
         base.skip_gap = !self.no_skip_gap;
+        base.apm_rate = self.apm_rate.unwrap_or(base.apm_rate);
         predictor_set(&self.predictors, base)
     }
 }
@@ -713,6 +724,9 @@ fn describe_predictors(c: &PredictorConfig) -> String {
     }
     if c.bias_rate > 0 {
         parts.push(format!("bias(rate {})", rate(c.bias_rate)));
+    }
+    if c.apm_rate > 0 {
+        parts.push(format!("probability map(rate {})", rate(c.apm_rate)));
     }
     if c.skip_miss_rate > 0 {
         parts.push(format!(

@@ -140,7 +140,9 @@ fn info_and_quick_test_need_no_model() {
             let original = format!("original {} bytes", TEXT.len() * 200);
             for needle in [
                 original.as_str(),
-                "format version 4,",
+                "format version 5,",
+                "mixer multi",
+                "probability map",
                 "model sha256 66616b65…",
                 "lanes 2",
                 "window",
@@ -153,7 +155,8 @@ fn info_and_quick_test_need_no_model() {
     // line breaks were modeled as LF.
     for (golden, needle) in [
         ("fake-lanes3-v1.txt.nacz", "format version 1,"),
-        ("fake-lanes3-v4.txt.nacz", "line breaks CRLF, modeled as LF"),
+        ("fake-lanes3-v4.txt.nacz", "mixer context"),
+        ("fake-lanes3-v5.txt.nacz", "line breaks CRLF, modeled as LF"),
     ] {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("tests/golden")

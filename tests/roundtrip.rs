@@ -299,7 +299,7 @@ fn foreign_input_is_refused() {
 fn golden_files_decode() {
     let golden = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
     let original = std::fs::read(golden.join("fake-lanes3.txt")).unwrap();
-    // Version 4's file holds the same text with CRLF line breaks, so it shows the line-ending flag at work.
+    // Version 4's and 5's files hold the same text with CRLF line breaks, so they show the line-ending flag at work.
     let crlf_original = with_crlf(&original);
     if std::env::var_os("NACZ_BLESS").is_some() {
         // Regenerate the current version's files after a deliberate format change (which also bumps the format
@@ -307,17 +307,20 @@ fn golden_files_decode() {
         let compressed = compress_with(&crlf_original, &settings(3, 64, 16), 1 << 20);
         let mut bitflip = compressed.clone();
         bitflip[compressed.len() - 3] ^= 0x10;
-        std::fs::write(golden.join("fake-lanes3-v4.txt.nacz"), &compressed).unwrap();
-        std::fs::write(golden.join("fake-lanes3-v4-bitflip.txt.nacz"), &bitflip).unwrap();
+        std::fs::write(golden.join("fake-lanes3-v5.txt.nacz"), &compressed).unwrap();
+        std::fs::write(golden.join("fake-lanes3-v5-bitflip.txt.nacz"), &bitflip).unwrap();
     }
-    // Format versions 1 (the LM alone), 2 (no context gaps) and 3 (no line-ending flag) still decode.
+    // Format versions 1 (the LM alone), 2 (no context gaps), 3 (no line-ending flag) and 4 (no multi-context
+    // mixer or probability map) still decode.
     let v1 = std::fs::read(golden.join("fake-lanes3-v1.txt.nacz")).unwrap();
     assert_eq!(decompress(&v1).unwrap(), original);
     for version in [2, 3] {
         let older = std::fs::read(golden.join(format!("fake-lanes3-v{version}.txt.nacz"))).unwrap();
         assert_eq!(decompress(&older).unwrap(), original, "version {version}");
     }
-    let compressed = std::fs::read(golden.join("fake-lanes3-v4.txt.nacz")).unwrap();
+    let v4 = std::fs::read(golden.join("fake-lanes3-v4.txt.nacz")).unwrap();
+    assert_eq!(decompress(&v4).unwrap(), crlf_original, "version 4");
+    let compressed = std::fs::read(golden.join("fake-lanes3-v5.txt.nacz")).unwrap();
     assert_eq!(decompress(&compressed).unwrap(), crlf_original);
     assert!(compressed.len() < v1.len(), "the predictors help on repetitive text");
     // The CRs cost nothing: the CRLF text codes to exactly as many bytes as the LF text.
@@ -327,7 +330,7 @@ fn golden_files_decode() {
     );
     // The format and the numerics (fake model, predictors) are pinned: compressing again gives the same bytes.
     assert_eq!(compress_with(&crlf_original, &settings(3, 64, 16), 1 << 20), compressed);
-    for version in 1..=4 {
+    for version in 1..=5 {
         let must_fail = golden.join(format!("fake-lanes3-v{version}-bitflip.txt.nacz"));
         assert!(decompress(&std::fs::read(must_fail).unwrap()).is_err());
     }

@@ -14,6 +14,10 @@ pub enum MixerKind {
     /// Nacrith's mixer, kept as the baseline: a linear exponential-weights mixture of the LM and an interpolated
     /// n-gram distribution (initial LM weight 0.85, rate 0.5), the match model as LZP (0.85 on its token).
     Nacrith = 1,
+    /// The context mixer's linear mixture with weights summed from several weight sets, each selected by its own
+    /// context: the context mixer's, the top n-gram order's count and agreement with the LM's top token, the match
+    /// model's agreement with it, and the previous token. Learned by the same gradient step in every set.
+    MultiContext = 2,
 }
 
 impl MixerKind {
@@ -21,6 +25,7 @@ impl MixerKind {
         match code {
             0 => Some(Self::Context),
             1 => Some(Self::Nacrith),
+            2 => Some(Self::MultiContext),
             _ => None,
         }
     }
@@ -29,7 +34,13 @@ impl MixerKind {
         match self {
             Self::Context => "context",
             Self::Nacrith => "nacrith",
+            Self::MultiContext => "multi",
         }
+    }
+
+    /// Whether the weights are learned by gradient descent over context-selected weight sets.
+    pub fn is_contextual(self) -> bool {
+        self != Self::Nacrith
     }
 }
 
@@ -61,6 +72,9 @@ pub struct PredictorConfig {
     /// LM's context: only the run's last tokens are fed, so a long confident stretch costs the model almost
     /// nothing, at the price of a gap in its context. Off: every skipped token is fed later.
     pub skip_gap: bool,
+    /// Learning rate of the final adaptive probability map, in 2^-16 (0: none): it re-estimates the mixture's
+    /// most probable token's probability from that probability and whether the match and n-gram models agree.
+    pub apm_rate: u16,
 }
 
 /// Most memory the predictor state of one frame may claim, so no header can make the decoder allocate without bound.
@@ -79,11 +93,12 @@ impl PredictorConfig {
         skip_miss_rate: 0,
         share_lanes: false,
         skip_gap: false,
+        apm_rate: 0,
     };
 
     /// Whether anything but the LM takes part.
     pub fn is_lm_only(&self) -> bool {
-        self.ngram_order == 0 && self.match_min_len == 0 && self.bias_rate == 0
+        self.ngram_order == 0 && self.match_min_len == 0 && self.bias_rate == 0 && self.apm_rate == 0
     }
 
     /// The same predictors with tables no larger than `tokens` tokens can use (about two entries per token and
@@ -112,8 +127,8 @@ impl PredictorConfig {
         if self.match_min_len > 32 {
             return bad(format!("match length {} above 32", self.match_min_len));
         }
-        if self.skip_miss_rate > 0 && (self.mixer != MixerKind::Context || self.match_min_len == 0) {
-            return bad("confidence skip needs the context mixer and the match model".into());
+        if self.skip_miss_rate > 0 && (!self.mixer.is_contextual() || self.match_min_len == 0) {
+            return bad("confidence skip needs a context mixer and the match model".into());
         }
         if self.skip_gap && self.skip_miss_rate == 0 {
             return bad("context gaps need confidence skip".into());

@@ -6,6 +6,7 @@
 //! in index order within a step), so state shared by the lanes of a group stays identical on both sides.
 //! All arithmetic is `f32` in a fixed order with our own exponential, so the output is bit-identical everywhere.
 
+use crate::apm::{MapLookup, ProbabilityMap};
 use crate::config::{MixerKind, PredictorConfig, RATE_ONE};
 use crate::lm::{LmError, TokenId};
 use crate::matcher::{length_bucket, MatchModel, MatchPrediction};
@@ -19,6 +20,24 @@ const MAX_COMPONENTS: usize = MAX_ORDER + 2;
 const LM_BUCKETS: usize = 5;
 /// Match-length buckets of the context mixer.
 const MATCH_BUCKETS: usize = 4;
+/// Weight sets the multi-context mixer sums (the context mixer has the first only).
+const MAX_SETS: usize = 6;
+/// Count buckets of the top n-gram order's context (1, 2-3, 4-7, 8+ occurrences).
+const COUNT_BUCKETS: usize = 4;
+/// How a prediction relates to the LM's top token: no LM at this position, the same token, another token.
+const AGREEMENT_STATES: usize = 3;
+/// Buckets of each recent-token context (hashed).
+const TOKEN_BUCKETS: usize = 4096;
+/// The adaptive probability map's share of the probability it re-estimates (the mixture keeps the rest).
+const APM_MIX: f32 = 0.75;
+/// Contexts of the adaptive probability map: the match model's token and the top n-gram order's most frequent
+/// follower, each absent, the mixture's top token or another.
+const APM_CONTEXTS: usize = 9;
+/// The map re-estimates probabilities below this only, so the rest of the mixture keeps a share to scale.
+const MAX_APM_INPUT: f32 = 0.999_99;
+const MIN_APM_OUTPUT: f32 = 1e-6;
+/// Multipliers that spread the last, second-to-last and third-to-last token over the recent-token hashes.
+const RECENT_MULTIPLIERS: [u32; 3] = [0x9E37_79B1, 0x85EB_CA6B, 0xC2B2_AE35];
 /// Initial mixer parameter of every component other than the LM (the LM's is 0): the LM starts with most weight.
 const INITIAL_OTHER_WEIGHT: f32 = -5.0;
 /// Smallest miss probability a skipped position reserves for tokens the cheap predictors did not predict.
@@ -34,6 +53,8 @@ const NACRITH_MIN_PROBABILITY: f32 = 1e-8;
 struct Group {
     ngram: Option<NgramTable>,
     matcher: Option<MatchModel>,
+    /// The final adaptive probability map, contexts by how the match and n-gram models relate to its token.
+    apm: Option<ProbabilityMap>,
     /// Log-space bias added to the LM's logits (empty without a bias head).
     bias: Vec<f32>,
     /// Context mixer: a parameter per (bucket, component); Nacrith mixer: one weight per component.
@@ -61,14 +82,16 @@ struct Pending {
     entries: Vec<(TokenId, f32)>,
     /// Mixing weight of each component (0 when inactive).
     weights: [f32; MAX_COMPONENTS],
-    /// Context-mixer bucket.
-    bucket: usize,
+    /// Context mixers: where the parameters of each weight set's selected bucket start in `Group::mixer`.
+    offsets: [usize; MAX_SETS],
     /// `1 / Σ` of the LM's unnormalised probabilities in `Predictor::lm_probs`.
     lm_scale: f32,
     /// Nacrith: the weight of every symbol in the n-gram's unigram base (`Π(1-λ) / (N + V)`).
     unigram_scale: f32,
     /// Weight of the uniform floor of a skipped position.
     floor: f32,
+    /// The adaptive probability map's lookup and the token it re-estimated.
+    apm: Option<(MapLookup, TokenId)>,
 }
 
 /// Predicts every position of a frame's lanes.
@@ -101,6 +124,7 @@ impl Predictor {
                         u32::from(config.match_table_bits),
                     )
                 }),
+                apm: (config.apm_rate > 0).then(|| ProbabilityMap::new(APM_CONTEXTS)),
                 bias: Vec::new(),
                 mixer: initial_mixer(&config, n_components),
                 unigram: Vec::new(),
@@ -130,6 +154,9 @@ impl Predictor {
             if let Some(matcher) = &mut group.matcher {
                 matcher.clear();
             }
+            if let Some(apm) = &mut group.apm {
+                apm.clear();
+            }
             group.bias.clear();
             if self.config.bias_rate > 0 {
                 group.bias.resize(self.n_symbols, 0.0);
@@ -154,6 +181,7 @@ impl Predictor {
             .map(|g| {
                 g.ngram.as_ref().map_or(0, NgramTable::memory_bytes)
                     + g.matcher.as_ref().map_or(0, MatchModel::memory_bytes)
+                    + g.apm.as_ref().map_or(0, ProbabilityMap::memory_bytes)
                     + 4 * (g.bias.len() + g.mixer.len() + g.unigram.len())
             })
             .sum()
@@ -208,6 +236,7 @@ impl Predictor {
         pending.lm_scale = 0.0;
         pending.unigram_scale = 0.0;
         pending.floor = 0.0;
+        pending.apm = None;
 
         // The LM through the bias head, normalised.
         let mut lm_top = 0.0;
@@ -228,12 +257,15 @@ impl Predictor {
 
         // Sparse components: n-gram orders (low to high), then the match model.
         let order = usize::from(self.config.ngram_order);
-        let mut top_order = 0;
+        // The highest order seen: its context's count and its most frequent follower.
+        let (mut top_order, mut top_count, mut top_best) = (0, 0, None);
         if let Some(ngram) = &group.ngram {
             pending.located = ngram.locate(&self.recent[lane]);
             for k in 1..=order {
                 if let Some(stats) = ngram.stats(&pending.located, k) {
                     top_order = k;
+                    top_count = stats.total;
+                    top_best = stats.tokens.first().copied();
                     let start = pending.entries.len();
                     let scale = 1.0 / stats.total as f32;
                     pending.entries.extend(
@@ -264,7 +296,7 @@ impl Predictor {
         }
 
         match self.config.mixer {
-            MixerKind::Context => {
+            MixerKind::Context | MixerKind::MultiContext => {
                 let lm_bucket = if logits.is_none() {
                     LM_BUCKETS - 1
                 } else if lm_top < 0.25 {
@@ -282,8 +314,62 @@ impl Predictor {
                     2 | 3 => 2,
                     _ => 3,
                 };
-                pending.bucket = (lm_bucket * (order + 1) + top_order) * MATCH_BUCKETS + match_bucket;
-                let params = &group.mixer[pending.bucket * (order + 2)..][..order + 2];
+                let n = order + 2;
+                pending.offsets[0] = ((lm_bucket * (order + 1) + top_order) * MATCH_BUCKETS + match_bucket) * n;
+                let sets = weight_sets(&self.config);
+                if sets.len() > 1 {
+                    // softmax_into gives the LM's top token exactly 1.
+                    let lm_best = logits.and_then(|_| self.lm_probs.iter().position(|&p| p == 1.0));
+                    let agreement = |token: Option<TokenId>| match (lm_best, token) {
+                        (None, _) => 0,
+                        (Some(best), Some(token)) if best == token as usize => 1,
+                        _ => 2,
+                    };
+                    let count_bucket = match top_count {
+                        0 | 1 => 0,
+                        2..=3 => 1,
+                        4..=7 => 2,
+                        _ => 3,
+                    };
+                    // Hashes of the last one, two and three tokens (of as many as there are).
+                    let mut recent_hashes = [0u32; 3];
+                    let mut hash = 0u32;
+                    for (k, &token) in self.recent[lane].iter().rev().take(3).enumerate() {
+                        let spread = token.wrapping_mul(RECENT_MULTIPLIERS[k]);
+                        hash = if k == 0 {
+                            spread
+                        } else {
+                            (hash ^ spread).wrapping_mul(RECENT_MULTIPLIERS[0])
+                        };
+                        recent_hashes[k] = hash;
+                    }
+                    for k in 1..3 {
+                        if self.recent[lane].len() <= k {
+                            recent_hashes[k] = recent_hashes[k - 1];
+                        }
+                    }
+                    let token_bucket = |hash: u32| (hash >> (32 - TOKEN_BUCKETS.trailing_zeros())) as usize;
+                    let selected = [
+                        0,
+                        (top_order * COUNT_BUCKETS + count_bucket) * AGREEMENT_STATES + agreement(top_best),
+                        (lm_bucket * MATCH_BUCKETS + match_bucket) * AGREEMENT_STATES
+                            + agreement(prediction.map(|p| p.token)),
+                        token_bucket(recent_hashes[0]),
+                        token_bucket(recent_hashes[1]),
+                        token_bucket(recent_hashes[2]),
+                    ];
+                    let mut base = sets[0] * n;
+                    for s in 1..sets.len() {
+                        pending.offsets[s] = base + selected[s] * n;
+                        base += sets[s] * n;
+                    }
+                }
+                let mut params = [0.0f32; MAX_COMPONENTS];
+                for &offset in &pending.offsets[..sets.len()] {
+                    for (sum, p) in params.iter_mut().zip(&group.mixer[offset..offset + n]) {
+                        *sum += p;
+                    }
+                }
                 let mut active = [false; MAX_COMPONENTS];
                 active[0] = logits.is_some();
                 for sparse in &pending.sparse {
@@ -350,8 +436,10 @@ impl Predictor {
         }
         out.resize(self.n_symbols, 0.0);
         let (uniform, sparse_scale) = match self.config.mixer {
-            MixerKind::Context if logits.is_none() => (pending.floor / self.n_symbols as f32, 1.0 - pending.floor),
-            MixerKind::Context => (0.0, 1.0),
+            MixerKind::Context | MixerKind::MultiContext if logits.is_none() => {
+                (pending.floor / self.n_symbols as f32, 1.0 - pending.floor)
+            }
+            MixerKind::Context | MixerKind::MultiContext => (0.0, 1.0),
             MixerKind::Nacrith => (pending.weights[2] * pending.floor, 1.0),
         };
         if uniform > 0.0 {
@@ -367,12 +455,41 @@ impl Predictor {
         }
         for sparse in &pending.sparse {
             let weight = match self.config.mixer {
-                MixerKind::Context => pending.weights[sparse.component] * sparse_scale,
+                MixerKind::Context | MixerKind::MultiContext => pending.weights[sparse.component] * sparse_scale,
                 MixerKind::Nacrith if sparse.component == match_component => pending.weights[2],
                 MixerKind::Nacrith => pending.weights[1],
             };
             for &(token, q) in &pending.entries[sparse.range.clone()] {
                 out[token as usize] += weight * q;
+            }
+        }
+
+        if let Some(apm) = &group.apm {
+            // The most probable token (the first among equals) and its share of the mixture.
+            let (mut best, mut best_weight, mut total) = (0, 0.0f32, 0.0f32);
+            for (i, &w) in out.iter().enumerate() {
+                total += w;
+                if w > best_weight {
+                    (best, best_weight) = (i, w);
+                }
+            }
+            let p = best_weight / total;
+            if total > 0.0 && p > 0.0 && p < MAX_APM_INPUT {
+                let relation = |other: Option<TokenId>| match other {
+                    None => 0,
+                    Some(token) if token as usize == best => 1,
+                    Some(_) => 2,
+                };
+                let context = relation(prediction.map(|p| p.token)) * 3 + relation(top_best);
+                let lookup = apm.lookup(context, p);
+                // The mixture keeps a share: the map is noisy in rarely seen contexts.
+                let refined = ((1.0 - APM_MIX) * p + APM_MIX * lookup.probability).clamp(MIN_APM_OUTPUT, MAX_APM_INPUT);
+                let rest = (1.0 - refined) / (1.0 - p);
+                for w in out.iter_mut() {
+                    *w *= rest;
+                }
+                out[best] = refined * total;
+                pending.apm = Some((lookup, best as TokenId));
             }
         }
     }
@@ -409,17 +526,20 @@ impl Predictor {
 
         let rate = f32::from(self.config.mixer_rate) / RATE_ONE;
         match self.config.mixer {
-            MixerKind::Context if rate > 0.0 => {
+            MixerKind::Context | MixerKind::MultiContext if rate > 0.0 => {
                 // p = (1 - floor)·Σ w_i q_i + floor/V (floor = 0 where the LM was used); one step of gradient
                 // descent on -ln p over the softmax parameters of the bucket's weights.
                 let mixed: f32 = (0..order + 2).map(|i| pending.weights[i] * q[i]).sum();
                 let kept = 1.0 - pending.floor;
                 let p = kept * mixed + pending.floor / n_symbols as f32;
                 if p > 0.0 {
-                    let params = &mut group.mixer[pending.bucket * (order + 2)..][..order + 2];
-                    for i in 0..order + 2 {
-                        if pending.weights[i] > 0.0 {
-                            params[i] -= rate * pending.weights[i] * kept * (mixed - q[i]) / p;
+                    // Every set's selected bucket takes the same step: the gradient of the summed parameters.
+                    for &offset in &pending.offsets[..weight_sets(&self.config).len()] {
+                        let params = &mut group.mixer[offset..][..order + 2];
+                        for i in 0..order + 2 {
+                            if pending.weights[i] > 0.0 {
+                                params[i] -= rate * pending.weights[i] * kept * (mixed - q[i]) / p;
+                            }
                         }
                     }
                 }
@@ -471,6 +591,9 @@ impl Predictor {
             }
         }
 
+        if let (Some(apm), Some((lookup, best))) = (&mut group.apm, &pending.apm) {
+            apm.update(lookup, token == *best, f32::from(self.config.apm_rate) / RATE_ONE);
+        }
         if let Some(ngram) = &mut group.ngram {
             ngram.update(&pending.located, token);
         }
@@ -501,14 +624,36 @@ fn miss_rate(group: &Group, length: usize) -> f32 {
     (tries - hits + 1) as f32 / (tries + 2) as f32
 }
 
+/// Buckets of each weight set a context mixer sums: the (LM confidence, top n-gram order, match length) context
+/// of [`MixerKind::Context`]; for [`MixerKind::MultiContext`] also (top order, its context's count, whether its
+/// most frequent follower is the LM's top token), (LM confidence, match length, whether the match's token is the
+/// LM's top token) and hashes of the last token, the last two tokens and the last three tokens.
+fn weight_sets(config: &PredictorConfig) -> &'static [usize] {
+    // Sized for the largest order; a smaller order leaves buckets unused, never out of range.
+    const CONTEXT: usize = LM_BUCKETS * (MAX_ORDER + 1) * MATCH_BUCKETS;
+    const MULTI: [usize; MAX_SETS] = [
+        CONTEXT,
+        (MAX_ORDER + 1) * COUNT_BUCKETS * AGREEMENT_STATES,
+        LM_BUCKETS * MATCH_BUCKETS * AGREEMENT_STATES,
+        TOKEN_BUCKETS,
+        TOKEN_BUCKETS,
+        TOKEN_BUCKETS,
+    ];
+    match config.mixer {
+        MixerKind::MultiContext => &MULTI,
+        _ => &MULTI[..1],
+    }
+}
+
 fn initial_mixer(config: &PredictorConfig, n_components: usize) -> Vec<f32> {
     match config.mixer {
-        MixerKind::Context => {
-            let order = usize::from(config.ngram_order);
-            let buckets = LM_BUCKETS * (order + 1) * MATCH_BUCKETS;
-            let mut params = vec![INITIAL_OTHER_WEIGHT; buckets * n_components];
-            for bucket in params.chunks_mut(n_components) {
-                bucket[0] = 0.0;
+        MixerKind::Context | MixerKind::MultiContext => {
+            // The first set starts with the LM's weight near 1; the others add nothing until they learn.
+            let sets = weight_sets(config);
+            let first = sets[0] * n_components;
+            let mut params = vec![0.0; sets.iter().sum::<usize>() * n_components];
+            for bucket in params[..first].chunks_mut(n_components) {
+                bucket[1..].fill(INITIAL_OTHER_WEIGHT);
             }
             params
         }
@@ -546,6 +691,17 @@ mod tests {
             skip_miss_rate: 0,
             share_lanes: true,
             skip_gap: false,
+            apm_rate: 0,
+        }
+    }
+
+    /// The multi-context mixer with the adaptive probability map, and skip.
+    fn multi_with_map() -> PredictorConfig {
+        PredictorConfig {
+            mixer: MixerKind::MultiContext,
+            apm_rate: 1311,
+            skip_miss_rate: 2000,
+            ..config()
         }
     }
 
@@ -617,6 +773,7 @@ mod tests {
                 skip_miss_rate: 2000,
                 ..config()
             },
+            multi_with_map(),
         ] {
             let (costs, _) = run(config, &text);
             let first: f64 = costs[..40].iter().sum();
@@ -667,6 +824,7 @@ mod tests {
                 skip_miss_rate: 2000,
                 ..config()
             },
+            multi_with_map(),
         ]
         .into_iter()
         .map(|c| run(c, &text[..200]).1)
@@ -674,5 +832,10 @@ mod tests {
         assert_eq!(hashes, PINNED);
     }
 
-    const PINNED: [u64; 3] = [1628496505549691353, 7314035969041380099, 16036242651889624609];
+    const PINNED: [u64; 4] = [
+        1628496505549691353,
+        7314035969041380099,
+        16036242651889624609,
+        612372487762280599,
+    ];
 }
