@@ -16,7 +16,8 @@ pub enum MixerKind {
     Nacrith = 1,
     /// The context mixer's linear mixture with weights summed from several weight sets, each selected by its own
     /// context: the context mixer's, the top n-gram order's count and agreement with the LM's top token, the match
-    /// model's agreement with it, and the previous token. Learned by the same gradient step in every set.
+    /// model's agreement with it, and hashes of the last one, two and three tokens. Learned by the same gradient
+    /// step in every set.
     MultiContext = 2,
 }
 

@@ -4,7 +4,8 @@
 //! the [`LanguageModel`] trait (one backend decode per [`LanguageModel::step`] across all live lanes), the
 //! llama.cpp backend (feature `llama`), a deterministic fake model for weight-free tests, and the deterministic
 //! softmax, and the online predictors mixed with the LM: token n-grams, the match model, the bias head, the mixers,
-//! the final adaptive probability map and the confidence-skip policy ([`Predictor`]). It knows nothing of files, containers or arithmetic coding.
+//! the final adaptive probability map and the confidence-skip policy ([`Predictor`]). It knows nothing of files,
+//! containers or arithmetic coding.
 
 mod apm;
 mod config;
