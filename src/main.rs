@@ -70,7 +70,7 @@ struct Output {
 /// The online predictors mixed with the LM.
 #[derive(Args, Clone)]
 struct PredictorArgs {
-    /// Predictors mixed with the LM: `all`, or `lm` joined by `+` with any of ngram, match, bias, skip.
+    /// Predictors mixed with the LM: `all`, or `lm` joined by `+` with any of ngram, match, bias, apm, skip.
     #[arg(long, default_value = "all")]
     predictors: String,
     /// How predictions are mixed: `context` (learned weights per context), `multi` (weights summed from several
