@@ -9,7 +9,7 @@ use std::time::Instant;
 use nacz::container::{cdf_precision_bits, FORMAT_VERSION};
 use nacz::model;
 use nacz_coder::Cdf;
-use nacz_predictors::{softmax_into, LaneFeed, LanguageModel, LlamaLm, SessionConfig};
+use nacz_predictors::{softmax_into, LaneFeed, LanguageModel, LlamaLm, SessionConfig, Threads};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
@@ -32,7 +32,7 @@ fn main() {
         .ok()
         .and_then(|t| t.parse().ok())
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let mut lm = LlamaLm::load(&path, model::fingerprint(&path).unwrap(), threads).unwrap();
+    let mut lm = LlamaLm::load(&path, model::fingerprint(&path).unwrap(), Threads::Fixed(threads)).unwrap();
     let text = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/alice-head.txt")).unwrap();
     let tokens = lm.tokenize(&text);
     let (mut probs, mut cdf) = (Vec::new(), Cdf::with_precision(cdf_precision_bits(FORMAT_VERSION)));

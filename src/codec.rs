@@ -125,9 +125,14 @@ pub trait Progress {
 pub struct NoProgress;
 impl Progress for NoProgress {}
 
+/// Memory a frame may need by default, to compress or to decode ([`Engine::set_memory_limit`]): several times
+/// what the default settings need (about 1 GiB with SmolLM2), far below what a forged header could ask for.
+pub const DEFAULT_MEMORY_LIMIT: u64 = 4 << 30;
+
 /// Keeps the LM session alive across frames; a new session is built only when the parameters change.
 pub struct Engine {
     lm: Option<Box<dyn LanguageModel>>,
+    memory_limit: u64,
     loader: ModelLoader,
     session: Option<SessionConfig>,
     /// The predictors of the last frame, kept to reuse their allocations.
@@ -152,6 +157,7 @@ impl Engine {
     pub fn new(loader: ModelLoader) -> Self {
         Self {
             lm: None,
+            memory_limit: DEFAULT_MEMORY_LIMIT,
             loader,
             session: None,
             predictor: None,
@@ -165,6 +171,47 @@ impl Engine {
         let mut engine = Self::new(Box::new(|_| Err(Error::Model("no model loader".into()))));
         engine.lm = Some(lm);
         engine
+    }
+
+    /// Sets the most memory a frame may need ([`DEFAULT_MEMORY_LIMIT`] by default). Every size a frame declares is
+    /// checked against it before anything is allocated for the frame.
+    pub fn set_memory_limit(&mut self, bytes: u64) {
+        self.memory_limit = bytes;
+    }
+
+    /// Refuses a frame whose session, predictor state and content would need more than the memory limit.
+    fn check_memory(
+        &mut self,
+        action: &'static str,
+        session: &SessionConfig,
+        predictors: &PredictorConfig,
+        content_len: u64,
+    ) -> Result<(), Error> {
+        let limit = self.memory_limit;
+        let lm = self.lm_for(None)?;
+        let session_bytes = session.estimated_bytes(&lm.shape());
+        let predictor_bytes = predictors.memory_bytes(session.lanes, lm.vocab().len());
+        // The content is held twice at most: as decoded per chunk, then joined (or read, then tokenized).
+        let content_bytes = 2 * content_len;
+        let needed = session_bytes + predictor_bytes + content_bytes;
+        if needed <= limit {
+            return Ok(());
+        }
+        let mib = |b: u64| b.div_ceil(1 << 20);
+        Err(Error::MemoryLimit {
+            action,
+            needed,
+            limit,
+            detail: format!(
+                "{} MiB for the model's context of {} lanes × {} tokens, {} MiB for the predictors, {} MiB for the \
+                 content",
+                mib(session_bytes),
+                session.lanes,
+                session.window,
+                mib(predictor_bytes),
+                mib(content_bytes)
+            ),
+        })
     }
 
     fn lm_for(&mut self, model_id: Option<&[u8; 4]>) -> Result<&mut dyn LanguageModel, Error> {
@@ -217,6 +264,12 @@ impl Engine {
         let tokens = tokenize(self.lm_for(None)?, lf_text.as_deref().unwrap_or(content));
         let sizes = chunk_sizes(tokens.len() as u64, settings.session.lanes, settings.min_chunk_tokens);
         let predictors = settings.predictors.sized_for(tokens.len());
+        self.check_memory(
+            "compressing with these settings",
+            &settings.session,
+            &predictors,
+            content.len() as u64,
+        )?;
         self.ensure_session(settings.session)?;
         self.ensure_predictor(predictors)?;
         progress.frame_started(tokens.len() as u64, content.len() as u64);
@@ -305,10 +358,11 @@ impl Engine {
         progress: &mut dyn Progress,
     ) -> Result<(), Error> {
         check_compatible(self.lm_for(Some(&params.model_id))?, params)?;
+        self.check_memory("decoding this frame", &params.session, &params.predictors, content_len)?;
         let sizes: Vec<u64> = params.chunks.iter().map(|c| u64::from(c.tokens)).collect();
         let total: u64 = sizes.iter().sum();
         if chunk_sizes(total, params.session.lanes, params.min_chunk_tokens) != sizes {
-            return Err(Error::Corrupt("the chunk table does not follow the chunk plan".into()));
+            return Err(Error::ChunkPlan);
         }
         self.ensure_session(params.session)?;
         self.ensure_predictor(params.predictors)?;
@@ -336,7 +390,7 @@ impl Engine {
             decoded_len += (piece.len() + restored_crs) as u64;
             // A model that predicts differently from the compressor's decodes garbage; stop at the frame's size.
             if decoded_len > content_len {
-                return Err(diverged());
+                return Err(Error::Diverged);
             }
             contents[lane].extend_from_slice(piece);
             coded += 1;
@@ -355,7 +409,7 @@ impl Engine {
         }
         if (out.len() - start) as u64 != content_len || checksum(&out[start..]) != params.content_checksum {
             out.truncate(start);
-            return Err(diverged());
+            return Err(Error::Diverged);
         }
         Ok(())
     }
@@ -446,14 +500,6 @@ pub fn engine_id_hash(engine: &str) -> u16 {
 /// The header's model id: the first 4 bytes of the model file's sha256.
 pub fn model_id(fingerprint: &[u8; 32]) -> [u8; 4] {
     fingerprint[..4].try_into().expect("4 bytes")
-}
-
-fn diverged() -> Error {
-    Error::Corrupt(
-        "decoded data does not match its checksum although the compressed bytes are intact: this model or \
-         engine computes different probabilities than the compressor's"
-            .into(),
-    )
 }
 
 /// Refuses to decode with a model or engine other than the compressor's.

@@ -1,6 +1,6 @@
-//! The nacz container, format version 4 (specified in `format-spec/nacz-format.md`); version-1 frames (the LM
-//! alone, no predictor block), version-2 frames (no context-gap field) and version-3 frames (no line-ending flag)
-//! are still read.
+//! The nacz container, format version 5 (specified in `format-spec/nacz-format.md`); version-1 frames (the LM
+//! alone, no predictor block), version-2 frames (no context-gap field), version-3 frames (no line-ending flag) and
+//! version-4 frames (no multi-context mixer or probability map) are still read.
 //!
 //! A file is one or more frames; frames concatenate. Each frame holds one slice of the input and is checked on its
 //! own: one frame checksum covers every header and payload byte, so integrity is verified in milliseconds without

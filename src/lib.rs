@@ -30,8 +30,27 @@ pub enum Error {
     Lm(#[from] LmError),
     #[error("cannot build a CDF: {0}")]
     Cdf(#[from] nacz_coder::CdfError),
-    #[error("corrupt data: {0}")]
-    Corrupt(String),
+    #[error("corrupt data: the chunk table does not follow the chunk plan")]
+    ChunkPlan,
+    #[error(
+        "decoded data does not match its checksum although the compressed bytes are intact: this model or engine \
+         computes different probabilities than the compressor's, or the file was forged"
+    )]
+    Diverged,
+    #[error(
+        "{action} needs about {needed_mib} MiB ({detail}), more than the memory limit of {limit_mib} MiB; \
+         allow it with --memory-limit {needed_mib}M",
+        needed_mib = needed.div_ceil(1 << 20),
+        limit_mib = limit >> 20
+    )]
+    MemoryLimit {
+        /// "decoding this frame" or "compressing with these settings".
+        action: &'static str,
+        needed: u64,
+        limit: u64,
+        /// What the memory goes to.
+        detail: String,
+    },
     #[error(
         "this file was compressed with the model whose sha256 starts {expected_hex}{name}, but the model in use has \
          sha256 {found_hex}; {hint}",

@@ -37,9 +37,14 @@ struct Global {
     /// Model: a manifest name (smollm2-135m) or a GGUF path. Default: $NACZ_MODEL, then smollm2-135m.
     #[arg(long, global = true)]
     model: Option<String>,
-    /// Inference threads (default: all cores). Output bytes do not depend on it.
+    /// Inference threads (default: as many cores as other processes leave idle, followed as the load changes).
+    /// Output bytes do not depend on it.
     #[arg(long, global = true)]
     threads: Option<usize>,
+    /// Most memory one frame may need to compress or decode, e.g. 8G or 512M (default 4G). A file that needs more
+    /// is refused before anything is allocated for it.
+    #[arg(long, global = true, value_name = "SIZE", value_parser = parse_size)]
+    memory_limit: Option<u64>,
     /// No progress or summary on stderr.
     #[arg(short, long, global = true)]
     quiet: bool,
@@ -254,7 +259,7 @@ fn main() -> ExitCode {
                 eprintln!("nacz: {e}");
                 return ExitCode::FAILURE;
             }
-            let mut engine = Engine::new(loader(&global));
+            let mut engine = engine(&global);
             for (name, input) in inputs(&files) {
                 let r = compress_one(
                     &mut engine,
@@ -269,7 +274,7 @@ fn main() -> ExitCode {
             }
         }
         Command::Decompress { files, output } => {
-            let mut engine = Engine::new(loader(&global));
+            let mut engine = engine(&global);
             for (name, input) in inputs(&files) {
                 report(
                     &name,
@@ -278,7 +283,7 @@ fn main() -> ExitCode {
             }
         }
         Command::Test { files, quick } => {
-            let mut engine = Engine::new(loader(&global));
+            let mut engine = engine(&global);
             for (name, input) in inputs(&files) {
                 report(&name, test_one(&mut engine, &input, quick, &global));
             }
@@ -326,6 +331,31 @@ fn check_settings(settings: &CompressSettings, frame_bytes: usize) -> Result<(),
     Ok(())
 }
 
+/// A byte count with an optional binary suffix: 4G, 512M, 64K or plain bytes.
+fn parse_size(text: &str) -> Result<u64, String> {
+    let (digits, shift) = match text.as_bytes().last().map(u8::to_ascii_uppercase) {
+        Some(b'K') => (&text[..text.len() - 1], 10),
+        Some(b'M') => (&text[..text.len() - 1], 20),
+        Some(b'G') => (&text[..text.len() - 1], 30),
+        Some(b'T') => (&text[..text.len() - 1], 40),
+        _ => (text, 0),
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(1 << shift))
+        .ok_or_else(|| format!("`{text}` is not a size such as 4G, 512M or 65536"))
+}
+
+/// An engine with the user's memory limit.
+fn engine(global: &Global) -> Engine {
+    let mut engine = Engine::new(loader(global));
+    if let Some(limit) = global.memory_limit {
+        engine.set_memory_limit(limit);
+    }
+    engine
+}
+
 fn is_broken_pipe(e: &Error) -> bool {
     matches!(e, Error::Io(io) if io.kind() == io::ErrorKind::BrokenPipe)
 }
@@ -349,9 +379,7 @@ fn inputs(files: &[PathBuf]) -> Vec<(String, Option<PathBuf>)> {
 
 fn loader(global: &Global) -> ModelLoader {
     let model_arg = global.model.clone();
-    let threads = global
-        .threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let threads = global.threads;
     let verbose = global.verbose;
     Box::new(
         move |wanted: Option<&[u8; 4]>| -> Result<Box<dyn LanguageModel>, Error> {
@@ -378,7 +406,7 @@ fn loader(global: &Global) -> ModelLoader {
 fn load_for(
     model_arg: Option<&str>,
     wanted: Option<&[u8; 4]>,
-    threads: usize,
+    threads: Option<usize>,
     verbose: bool,
 ) -> Result<Box<dyn LanguageModel>, Error> {
     let explicit = model_arg
@@ -394,14 +422,23 @@ fn load_for(
 }
 
 #[cfg(feature = "llama")]
-fn load_model(path: &Path, threads: usize, verbose: bool) -> Result<Box<dyn LanguageModel>, Error> {
+fn load_model(path: &Path, threads: Option<usize>, verbose: bool) -> Result<Box<dyn LanguageModel>, Error> {
+    use nacz_predictors::Threads;
     check_cpu()?;
     let start = Instant::now();
     let fingerprint = model::fingerprint(path)?;
-    let lm = nacz_predictors::LlamaLm::load(path, fingerprint, threads)?;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let (policy, described) = match threads {
+        Some(n) => (Threads::Fixed(n), format!("{n} threads")),
+        None => (
+            Threads::follow_load(cores),
+            format!("up to {cores} threads, as the load allows"),
+        ),
+    };
+    let lm = nacz_predictors::LlamaLm::load(path, fingerprint, policy)?;
     if verbose {
         eprintln!(
-            "nacz: model {} (sha256 {}) loaded in {:.2} s, {threads} threads",
+            "nacz: model {} (sha256 {}) loaded in {:.2} s, {described}",
             path.display(),
             model::hex(&fingerprint),
             start.elapsed().as_secs_f64()
@@ -411,7 +448,7 @@ fn load_model(path: &Path, threads: usize, verbose: bool) -> Result<Box<dyn Lang
 }
 
 #[cfg(not(feature = "llama"))]
-fn load_model(_: &Path, _: usize, _: bool) -> Result<Box<dyn LanguageModel>, Error> {
+fn load_model(_: &Path, _: Option<usize>, _: bool) -> Result<Box<dyn LanguageModel>, Error> {
     Err(Error::Model("this nacz was built without the `llama` feature".into()))
 }
 
@@ -513,13 +550,18 @@ fn write_target(
             write(&mut out)?;
             let tmp = out.into_inner().map_err(|e| e.into_error())?;
             tmp.as_file().sync_all()?;
-            if !force && fs::symlink_metadata(path).is_ok() {
-                return Err(Error::Usage(format!(
-                    "{} already exists (use -f to overwrite)",
-                    path.display()
-                )));
-            }
-            tmp.persist(path).map_err(|e| Error::Io(e.error))?;
+            // Without -f the rename itself refuses an existing target, so a file created meanwhile survives.
+            let persisted = if force {
+                tmp.persist(path)
+            } else {
+                tmp.persist_noclobber(path)
+            };
+            persisted.map_err(|e| match e.error.kind() {
+                io::ErrorKind::AlreadyExists => {
+                    Error::Usage(format!("{} already exists (use -f to overwrite)", path.display()))
+                }
+                _ => Error::Io(e.error),
+            })?;
             if let Ok(dir) = File::open(dir) {
                 // Make the rename itself durable; not all filesystems allow syncing a directory.
                 let _ = dir.sync_all();

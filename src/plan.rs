@@ -22,6 +22,20 @@ mod tests {
         assert_eq!(chunk_sizes(10_001, 4, 100), vec![2501, 2500, 2500, 2500]);
     }
 
+    proptest::proptest! {
+        #[test]
+        fn the_plan_keeps_its_promises(total in 0u64..2_000_000, lanes in 1u32..=256, min in 1u32..20_000) {
+            let sizes = chunk_sizes(total, lanes, min);
+            proptest::prop_assert!(!sizes.is_empty() && sizes.len() <= lanes as usize);
+            proptest::prop_assert_eq!(sizes.iter().sum::<u64>(), total);
+            // Longer chunks first, differing by at most one token.
+            proptest::prop_assert!(sizes.windows(2).all(|w| w[0] == w[1] || w[0] == w[1] + 1));
+            if sizes.len() > 1 {
+                proptest::prop_assert!(sizes.iter().all(|&s| s >= u64::from(min)));
+            }
+        }
+    }
+
     #[test]
     fn sizes_sum_to_total() {
         for total in [0, 1, 7, 1000, 123_457] {

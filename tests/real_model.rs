@@ -4,8 +4,9 @@
 #![cfg(feature = "llama")]
 
 use nacz::codec::{CompressSettings, Engine, NoProgress, DEFAULT_PREDICTORS};
-use nacz::{model, stream};
-use nacz_predictors::{LlamaLm, SessionConfig};
+use nacz::model;
+use nacz::stream::{self, Totals};
+use nacz_predictors::{LlamaLm, SessionConfig, Threads};
 
 fn engine(threads: usize) -> Option<Engine> {
     let path = match model::resolve(None) {
@@ -18,7 +19,7 @@ fn engine(threads: usize) -> Option<Engine> {
     };
     let fingerprint = model::fingerprint(&path).unwrap();
     Some(Engine::with_model(Box::new(
-        LlamaLm::load(&path, fingerprint, threads).unwrap(),
+        LlamaLm::load(&path, fingerprint, Threads::Fixed(threads)).unwrap(),
     )))
 }
 
@@ -39,9 +40,13 @@ fn settings(lanes: u32, window: u32) -> CompressSettings {
 }
 
 fn compress(engine: &mut Engine, input: &[u8], settings: &CompressSettings) -> Vec<u8> {
+    compress_counted(engine, input, settings).0
+}
+
+fn compress_counted(engine: &mut Engine, input: &[u8], settings: &CompressSettings) -> (Vec<u8>, Totals) {
     let mut out = Vec::new();
-    stream::compress(engine, settings, 1 << 20, &mut &input[..], &mut out, &mut NoProgress).unwrap();
-    out
+    let totals = stream::compress(engine, settings, 1 << 20, &mut &input[..], &mut out, &mut NoProgress).unwrap();
+    (out, totals)
 }
 
 fn decompress(engine: &mut Engine, compressed: &[u8]) -> Vec<u8> {
@@ -68,9 +73,11 @@ fn hostile_input_round_trips_across_lanes_and_slides() {
     let input = sample();
     for (lanes, window) in [(1, 256), (3, 256)] {
         let compressed = compress(&mut engine, &input, &settings(lanes, window));
+        // Measured: 588 bytes on 1 lane and 632 on 3 (of 3,235, about 1.5 bits per byte); a regression of more
+        // than about 10% fails.
         assert!(
-            compressed.len() * 3 < input.len(),
-            "{} of {} bytes",
+            compressed.len() < 700,
+            "{} of {} bytes with {lanes} lanes",
             compressed.len(),
             input.len()
         );
@@ -89,16 +96,27 @@ fn confidence_skip_with_and_without_context_gaps_round_trips() {
     let with_skip = settings(2, 256);
     assert!(with_skip.session.max_feed > 1 && with_skip.predictors.skip_miss_rate > 0);
     assert!(with_skip.predictors.skip_gap);
-    let compressed = compress(&mut engine, &input, &with_skip);
+    let (compressed, totals) = compress_counted(&mut engine, &input, &with_skip);
     assert!(decompress(&mut engine, &compressed) == input);
+    // The three repeats are predicted by the match model: a good share of their tokens skips the LM.
+    assert!(
+        totals.skipped * 4 > totals.tokens,
+        "{} of {} tokens skipped",
+        totals.skipped,
+        totals.tokens
+    );
     let mut no_gaps = with_skip;
     no_gaps.predictors.skip_gap = false;
-    let fed_fully = compress(&mut engine, &input, &no_gaps);
+    let (fed_fully, fed_totals) = compress_counted(&mut engine, &input, &no_gaps);
     assert!(decompress(&mut engine, &fed_fully) == input);
+    assert!(fed_totals.skipped > 0);
+    // With gaps, skipped runs longer than a step's feed leave the model's context: its later predictions differ.
+    assert_ne!(compressed, fed_fully, "no context gap formed");
     let mut without = no_gaps;
     without.predictors.skip_miss_rate = 0;
     without.session.max_feed = 1;
-    let plain = compress(&mut engine, &input, &without);
+    let (plain, plain_totals) = compress_counted(&mut engine, &input, &without);
+    assert_eq!(plain_totals.skipped, 0);
     assert!(decompress(&mut engine, &plain) == input);
     // Repeats cost little either way; skipping must not cost much.
     assert!(

@@ -2,47 +2,14 @@
 //! data across lanes, windows and frame sizes; identical bytes on repeated runs; every single-byte corruption and
 //! every truncation detected; golden files that must decode and must fail.
 
+mod util;
+
 use nacz::codec::{predictor_set, CompressSettings, Engine, NoProgress, DEFAULT_PREDICTORS};
+use nacz::container::{FormatError, FrameBody, FrameHeader};
 use nacz::stream;
-use nacz_predictors::{FakeLm, MixerKind, PredictorConfig, SessionConfig};
-
-fn settings(lanes: u32, window: u32, min_chunk_tokens: u32) -> CompressSettings {
-    CompressSettings::new(
-        SessionConfig {
-            lanes,
-            window,
-            slide: window / 4,
-            sink: 2,
-            flash_attention: false,
-            kv_q8: false,
-            max_feed: 1,
-        },
-        DEFAULT_PREDICTORS,
-        min_chunk_tokens,
-    )
-}
-
-fn compress_with(input: &[u8], settings: &CompressSettings, frame_bytes: usize) -> Vec<u8> {
-    let mut engine = Engine::with_model(Box::new(FakeLm::new()));
-    let mut out = Vec::new();
-    stream::compress(
-        &mut engine,
-        settings,
-        frame_bytes,
-        &mut &input[..],
-        &mut out,
-        &mut NoProgress,
-    )
-    .unwrap();
-    out
-}
-
-fn decompress(compressed: &[u8]) -> Result<Vec<u8>, nacz::Error> {
-    let mut engine = Engine::with_model(Box::new(FakeLm::new()));
-    let mut out = Vec::new();
-    stream::decompress(&mut engine, &mut &compressed[..], Some(&mut out), &mut NoProgress)?;
-    Ok(out)
-}
+use nacz::Error;
+use nacz_predictors::{FakeLm, MixerKind, PredictorConfig};
+use util::{compress_with, decompress, settings, text};
 
 /// Round-trips `input` across lanes × windows × frame sizes, and checks that repeated runs give identical bytes.
 fn assert_round_trips(input: &[u8]) {
@@ -71,21 +38,6 @@ fn assert_round_trips(input: &[u8]) {
 fn with_crlf(text: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     nacz::newlines::lf_to_crlf(text, &mut out);
-    out
-}
-
-/// Some English-like text with repetition, long enough for several lanes and window slides.
-fn text(len: usize) -> Vec<u8> {
-    let words = [
-        "the ", "cat ", "and ", "the ", "hat ", "sat ", "on ", "a ", "mat.\n", "The ", "end, ",
-    ];
-    let mut out = Vec::new();
-    let mut i = 7usize;
-    while out.len() < len {
-        i = (i * 31 + 17) % 1009;
-        out.extend_from_slice(words[i % words.len()].as_bytes());
-    }
-    out.truncate(len);
     out
 }
 
@@ -236,7 +188,12 @@ fn text_shrinks_and_uses_lanes() {
     let one = compress_with(&input, &settings(1, 256, 64), 1 << 20);
     let four = compress_with(&input, &settings(4, 256, 64), 1 << 20);
     assert!(one.len() < input.len() / 2, "{} bytes", one.len());
-    assert_ne!(one, four);
+    let chunks = |frame: &[u8]| match FrameHeader::read(frame).unwrap().0.body {
+        FrameBody::Modeled(params) => params.chunks.len(),
+        FrameBody::Stored => 0,
+    };
+    assert_eq!(chunks(&one), 1);
+    assert_eq!(chunks(&four), 4, "the 4-lane frame codes four chunks");
     assert_eq!(decompress(&four).unwrap(), input);
 }
 
@@ -255,14 +212,29 @@ fn frames_concatenate() {
 fn every_single_byte_corruption_is_detected() {
     let input = text(3000);
     let compressed = compress_with(&input, &settings(3, 64, 16), 1 << 20);
+    let (_, header_len) = FrameHeader::read(&compressed).unwrap();
     for i in 0..compressed.len() {
-        let mut bad = compressed.clone();
-        bad[i] ^= 1 << (i % 8);
-        assert!(
-            stream::for_each_frame(&mut &bad[..], |_, _| Ok(())).is_err(),
-            "quick test missed byte {i}"
-        );
-        assert!(decompress(&bad).is_err(), "decoding missed byte {i}");
+        for mask in [1u8 << (i % 8), 0x80, 0xFF] {
+            let mut bad = compressed.clone();
+            bad[i] ^= mask;
+            let quick = stream::for_each_frame(&mut &bad[..], |_, _| Ok(())).unwrap_err();
+            let decoded = decompress(&bad).unwrap_err();
+            for err in [&quick, &decoded] {
+                let Error::Frame { index: 0, source } = err else {
+                    panic!("byte {i} mask {mask:#x}: {err}")
+                };
+                // A changed magic or version is named as such; anything else is caught by a field check or, at the
+                // latest, by the frame checksum, before any decoding.
+                match i {
+                    0..=3 => assert_eq!(*source, FormatError::BadMagic, "byte {i}"),
+                    4 if !(1..=5).contains(&bad[4]) => {
+                        assert_eq!(*source, FormatError::UnsupportedVersion(bad[4]))
+                    }
+                    _ if i >= header_len => assert_eq!(*source, FormatError::FrameChecksum, "byte {i}"),
+                    _ => {}
+                }
+            }
+        }
     }
 }
 
@@ -281,17 +253,40 @@ fn every_truncation_and_trailing_garbage_is_detected() {
 
 #[test]
 fn foreign_input_is_refused() {
-    for junk in [
-        &b"hello world, not compressed"[..],
-        b"\x1f\x8b\x08\x00gzip",
-        b"NAC",
-        b"NACZ\x09\x01\x10",
-    ] {
-        let err = decompress(junk).unwrap_err().to_string();
-        assert!(
-            err.contains("magic") || err.contains("version") || err.contains("truncated"),
-            "{err}"
-        );
+    let cases: [(&[u8], FormatError); 6] = [
+        (b"hello world, not compressed", FormatError::BadMagic),
+        (b"\x1f\x8b\x08\x00gzip", FormatError::BadMagic),
+        (
+            b"NAC",
+            FormatError::Truncated {
+                what: "the frame header",
+                needed: 4,
+            },
+        ),
+        (
+            b"NACZ\x09\x01\x10",
+            FormatError::Truncated {
+                what: "the frame header",
+                needed: 9,
+            },
+        ),
+        (
+            b"NACZ\x09\x00\x0c\x00\x00\x00\x00\x00",
+            FormatError::UnsupportedVersion(9),
+        ),
+        (
+            b"",
+            FormatError::Truncated {
+                what: "the frame magic",
+                needed: 4,
+            },
+        ),
+    ];
+    for (junk, expected) in cases {
+        match decompress(junk) {
+            Err(Error::Frame { index: 0, source }) => assert_eq!(source, expected, "{junk:?}"),
+            other => panic!("{junk:?}: {other:?}"),
+        }
     }
 }
 
@@ -332,6 +327,15 @@ fn golden_files_decode() {
     assert_eq!(compress_with(&crlf_original, &settings(3, 64, 16), 1 << 20), compressed);
     for version in 1..=5 {
         let must_fail = golden.join(format!("fake-lanes3-v{version}-bitflip.txt.nacz"));
-        assert!(decompress(&std::fs::read(must_fail).unwrap()).is_err());
+        assert!(
+            matches!(
+                decompress(&std::fs::read(must_fail).unwrap()),
+                Err(Error::Frame {
+                    index: 0,
+                    source: FormatError::FrameChecksum
+                })
+            ),
+            "version {version}"
+        );
     }
 }

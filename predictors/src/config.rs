@@ -9,7 +9,7 @@ use crate::ngram::MAX_ORDER;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MixerKind {
     /// Linear mixture whose weights depend on a context (LM confidence, highest n-gram order seen, match length)
-    /// and are learned by online gradient descent on code length. The default.
+    /// and are learned by online gradient descent on code length (format version 4's default).
     Context = 0,
     /// Nacrith's mixer, kept as the baseline: a linear exponential-weights mixture of the LM and an interpolated
     /// n-gram distribution (initial LM weight 0.85, rate 0.5), the match model as LZP (0.85 on its token).
@@ -78,6 +78,9 @@ pub struct PredictorConfig {
     pub apm_rate: u16,
 }
 
+/// Bytes of one n-gram bucket (seven followers with their counts, a check and a total).
+const NGRAM_BUCKET_BYTES: u64 = 48;
+
 /// Most memory the predictor state of one frame may claim, so no header can make the decoder allocate without bound.
 pub const MAX_PREDICTOR_BYTES: u64 = 3 << 30;
 
@@ -134,21 +137,37 @@ impl PredictorConfig {
         if self.skip_gap && self.skip_miss_rate == 0 {
             return bad("context gaps need confidence skip".into());
         }
-        let groups = if self.share_lanes { 1 } else { u64::from(lanes) };
-        let mut per_group = 0u64;
-        if self.ngram_order > 0 {
-            per_group += 48 << self.ngram_table_bits;
-        }
-        if self.match_min_len > 0 {
-            per_group += 4 << self.match_table_bits;
-        }
-        if groups * per_group > MAX_PREDICTOR_BYTES {
+        let tables = self.memory_bytes(lanes, 0);
+        if tables > MAX_PREDICTOR_BYTES {
             return bad(format!(
                 "predictor tables of {} MiB exceed the limit of {} MiB",
-                (groups * per_group) >> 20,
+                tables >> 20,
                 MAX_PREDICTOR_BYTES >> 20
             ));
         }
         Ok(())
+    }
+
+    /// Bytes the state of `lanes` lanes over an alphabet of `n_symbols` takes when a frame starts (the tables, the
+    /// bias head and Nacrith's unigram of every group, and the vocabulary-length scratch buffers), before anything
+    /// is allocated. The match model's histories grow later with the tokens decoded (4 bytes each).
+    pub fn memory_bytes(&self, lanes: u32, n_symbols: usize) -> u64 {
+        let groups = if self.share_lanes { 1 } else { u64::from(lanes) };
+        let n_symbols = n_symbols as u64;
+        let mut per_group = 0u64;
+        if self.ngram_order > 0 {
+            per_group += NGRAM_BUCKET_BYTES << self.ngram_table_bits;
+        }
+        if self.match_min_len > 0 {
+            per_group += 4 << self.match_table_bits;
+        }
+        if self.bias_rate > 0 {
+            per_group += 4 * n_symbols;
+        }
+        if self.mixer == MixerKind::Nacrith && self.ngram_order > 0 {
+            per_group += 4 * n_symbols;
+        }
+        // The biased logits, the LM's probabilities and the mixture.
+        groups * per_group + 3 * 4 * n_symbols
     }
 }

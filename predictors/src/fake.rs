@@ -3,7 +3,7 @@
 //! 0x04 and 0x1D and invalid UTF-8, and its logits depend on the batch composition and on the position inside
 //! the sliding window, so a decoder that does not replay the encoder's decode calls exactly fails the tests.
 
-use crate::lm::{LaneFeed, LanguageModel, LmError, SessionConfig, TokenId, Vocab};
+use crate::lm::{LaneFeed, LanguageModel, LmError, ModelShape, SessionConfig, TokenId, Vocab};
 
 /// Multi-byte pieces of the fake vocabulary, after the control token and the 256 byte tokens.
 const WORDS: &[&str] = &[
@@ -54,10 +54,10 @@ const WORDS: &[&str] = &[
     "ü",
 ];
 
-/// Bytes the fake tokenizer drops, like llama.cpp's drops 0x04 0x06 0x13 0x14 0x16 0x1D.
 /// Id of the first multi-byte piece.
 const FIRST_WORD: TokenId = 255;
 
+/// Bytes the fake tokenizer drops, like llama.cpp's drops 0x04 0x06 0x13 0x14 0x16 0x1D.
 const LOST_BYTES: [u8; 2] = [0x04, 0x1D];
 
 #[derive(Clone, Debug, Default)]
@@ -157,6 +157,11 @@ impl LanguageModel for FakeLm {
             // Invalid UTF-8 is silently dropped, as llama.cpp does.
         }
         tokens
+    }
+
+    /// SmolLM2's, so memory limits act on the fake model as on the real one.
+    fn shape(&self) -> ModelShape {
+        ModelShape::SMOLLM2_135M
     }
 
     fn fingerprint(&self) -> [u8; 32] {

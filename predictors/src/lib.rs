@@ -22,8 +22,8 @@ mod softmax;
 pub use config::{MixerKind, PredictorConfig, MAX_PREDICTOR_BYTES, RATE_ONE};
 pub use fake::FakeLm;
 #[cfg(feature = "llama")]
-pub use llama::{engine_id as llama_engine_id, LlamaLm};
-pub use lm::{LaneFeed, LanguageModel, LmError, SessionConfig, TokenId, Vocab, CONTEXT_PAD, MAX_FEED};
+pub use llama::{engine_id as llama_engine_id, LlamaLm, Threads};
+pub use lm::{LaneFeed, LanguageModel, LmError, ModelShape, SessionConfig, TokenId, Vocab, CONTEXT_PAD, MAX_FEED};
 pub use mixing::Predictor;
 pub use replay::{Recorder, Replayer};
 pub use softmax::softmax_into;

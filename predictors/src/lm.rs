@@ -192,9 +192,59 @@ impl Vocab {
     }
 }
 
+/// The dimensions of a model that decide what a session allocates, known once the model is loaded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ModelShape {
+    pub n_layer: u64,
+    /// Query heads per layer.
+    pub n_head: u64,
+    /// Width of one layer's keys (and of its values): key/value heads × head size.
+    pub kv_width: u64,
+    /// Width of the residual stream.
+    pub n_embd: u64,
+    /// Model tokens (rows of the output layer).
+    pub n_vocab: u64,
+}
+
+impl ModelShape {
+    /// SmolLM2-135M's shape (30 layers, 9 query and 3 key/value heads of 64, 576 wide, 49,152 tokens).
+    pub const SMOLLM2_135M: Self = Self {
+        n_layer: 30,
+        n_head: 9,
+        kv_width: 192,
+        n_embd: 576,
+        n_vocab: 49_152,
+    };
+}
+
+impl SessionConfig {
+    /// An upper estimate of the bytes a session of `shape` allocates, computed before allocating: the KV cache
+    /// (lanes × window cells of keys and values in every layer) and llama.cpp's worst-case compute buffers, which
+    /// it sizes for a batch of lanes × tokens per step with every output wanted (the output layer's logits, the
+    /// attention scores of the plain kernel, activations).
+    pub fn estimated_bytes(&self, shape: &ModelShape) -> u64 {
+        let cells = u64::from(self.lanes) * u64::from(self.window);
+        // f16: 64 bytes per 32 values; q8_0: 34 (32 one-byte values and an f16 scale).
+        let block_bytes = if self.kv_q8 { 34 } else { 64 };
+        let kv = cells * shape.n_layer * 2 * shape.kv_width * block_bytes / 32;
+        let batch = u64::from(self.lanes) * u64::from(self.max_feed);
+        let logits = batch * shape.n_vocab * 4;
+        let scores = if self.flash_attention {
+            0
+        } else {
+            batch * u64::from(self.window) * shape.n_head * 4
+        };
+        let activations = batch * shape.n_embd * 4 * 16;
+        kv + logits + scores + activations
+    }
+}
+
 /// A next-token predictor over several independent lanes that advance in lockstep.
 pub trait LanguageModel {
     fn vocab(&self) -> &Vocab;
+
+    /// The dimensions that decide what a session allocates ([`SessionConfig::estimated_bytes`]).
+    fn shape(&self) -> ModelShape;
 
     /// The model's own tokenization of `text`, with special-token text treated as plain text. It may lose bytes;
     /// callers verify and patch the result.

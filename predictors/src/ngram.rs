@@ -1,7 +1,7 @@
 //! Token n-gram statistics: for each order k (1..=max), the tokens that followed the last k tokens, with counts.
 //!
 //! All orders share one hashed table of fixed size (`2^table_bits` buckets of [`SLOTS`] followers each), so memory
-//! is bounded whatever the input: 48 bytes per bucket, 48 MiB at the default 2^20 buckets. A bucket belongs to one
+//! is bounded whatever the input: 48 bytes per bucket, 192 MiB at the default 2^22 buckets. A bucket belongs to one
 //! context at a time (a 32-bit check tells contexts apart); a new context that hashes onto it takes it over. Within
 //! a bucket the least counted follower gives way to a new one. Everything is integer arithmetic, so predictions are
 //! bit-identical everywhere.

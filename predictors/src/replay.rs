@@ -12,7 +12,7 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Read, Write};
 use std::path::Path;
 
-use crate::lm::{LaneFeed, LanguageModel, LmError, SessionConfig, TokenId, Vocab};
+use crate::lm::{LaneFeed, LanguageModel, LmError, ModelShape, SessionConfig, TokenId, Vocab};
 
 /// Logits kept exactly per position.
 const TOP: usize = 128;
@@ -100,6 +100,9 @@ impl LanguageModel for Recorder {
     }
     fn tokenize(&self, text: &[u8]) -> Vec<TokenId> {
         self.inner.tokenize(text)
+    }
+    fn shape(&self) -> ModelShape {
+        self.inner.shape()
     }
     fn fingerprint(&self) -> [u8; 32] {
         self.inner.fingerprint()
@@ -197,6 +200,9 @@ impl LanguageModel for Replayer {
     }
     fn tokenize(&self, text: &[u8]) -> Vec<TokenId> {
         self.inner.tokenize(text)
+    }
+    fn shape(&self) -> ModelShape {
+        self.inner.shape()
     }
     fn fingerprint(&self) -> [u8; 32] {
         self.inner.fingerprint()

@@ -1,6 +1,6 @@
 //! Deterministic softmax: the same logits give the same probabilities bit for bit on every platform and build.
 //! The exponential is our own (IEEE-exact operations only: multiply, add, floor, exponent-bit assembly; Rust never
-//! contracts them into FMAs), so no platform libm is on the probability path, and the loop vectorizes.
+//! contracts them into FMAs), so no platform libm is on the probability path.
 
 const LOG2_E: f32 = std::f32::consts::LOG2_E;
 /// Below this power of two the weight is flushed to zero; the CDF floor gives such tokens their minimum anyway.
@@ -11,7 +11,7 @@ const MIN_EXPONENT: f32 = -125.0;
 #[inline(always)]
 fn exp2_nonpositive(t: f32) -> f32 {
     let t = if t < MIN_EXPONENT { MIN_EXPONENT } else { t };
-    // floor() without a libm call, so the loop vectorizes: truncation rounds up for negative non-integers.
+    // floor() without a libm call: truncation rounds up for negative non-integers.
     let truncated = t as i32;
     let whole = truncated - i32::from((truncated as f32) > t);
     let frac = t - whole as f32;

@@ -2,33 +2,14 @@
 //! stream (`kv_unified = false`), a sliding window kept by KV removal plus position shift (never by re-evaluating
 //! the window), and the vocabulary read from the GGUF.
 
-use std::ffi::CStr;
-use std::num::NonZeroU32;
+mod ffi;
+mod threads;
+
 use std::path::Path;
-use std::sync::OnceLock;
 
-use llama_cpp_2::context::params::{KvCacheType, LlamaContextParams};
-use llama_cpp_2::context::LlamaContext;
-use llama_cpp_2::llama_backend::LlamaBackend;
-use llama_cpp_2::llama_batch::LlamaBatch;
-use llama_cpp_2::model::params::LlamaModelParams;
-use llama_cpp_2::model::LlamaModel;
-use llama_cpp_2::token::LlamaToken;
-
-use crate::lm::{LaneFeed, LanguageModel, LmError, SessionConfig, TokenId, Vocab, CONTEXT_PAD};
-
-static BACKEND: OnceLock<Result<LlamaBackend, String>> = OnceLock::new();
-
-fn backend() -> Result<&'static LlamaBackend, LmError> {
-    BACKEND
-        .get_or_init(|| {
-            let mut backend = LlamaBackend::init().map_err(|e| e.to_string())?;
-            backend.void_logs();
-            Ok(backend)
-        })
-        .as_ref()
-        .map_err(|e| LmError::Context(format!("llama.cpp backend: {e}")))
-}
+use crate::lm::{LaneFeed, LanguageModel, LmError, ModelShape, SessionConfig, TokenId, Vocab, CONTEXT_PAD};
+use ffi::{Batch, Context, ContextParams, Model};
+pub use threads::Threads;
 
 /// The llama.cpp bindings this build links (pinned in Cargo.toml; a test checks Cargo.lock agrees).
 pub const LLAMA_CPP_SYS_VERSION: &str = "0.1.161";
@@ -37,9 +18,7 @@ pub const LLAMA_CPP_SYS_VERSION: &str = "0.1.161";
 /// `llama-cpp-sys-2=0.1.161 cpu[CPU : SSE3 = 1,AVX2 = 1,...]`. Logits differ between ISA levels, so a file records
 /// a hash of this and is only decoded by a binary reporting the same string.
 pub fn engine_id() -> String {
-    // SAFETY: llama_print_system_info returns a static NUL-terminated string.
-    let info = unsafe { CStr::from_ptr(llama_cpp_sys_2::llama_print_system_info()) };
-    let info = info.to_string_lossy();
+    let info = ffi::system_info();
     // Keep the compiled CPU feature flags only; anything about the running machine would differ between hosts.
     let features: Vec<&str> = info
         .split('|')
@@ -47,6 +26,25 @@ pub fn engine_id() -> String {
         .filter(|f| f.ends_with("= 1") && !f.starts_with("REPACK"))
         .collect();
     format!("llama-cpp-sys-2={LLAMA_CPP_SYS_VERSION} cpu[{}]", features.join(","))
+}
+
+/// The model's dimensions as llama.cpp sizes its buffers. The head size comes from the GGUF's
+/// `<arch>.attention.key_length` where present (Gemma 3: 256, not its width over its heads).
+fn model_shape(model: &Model) -> ModelShape {
+    let n_head = model.n_head().max(1);
+    let n_embd = model.n_embd();
+    let head_size = model
+        .meta("general.architecture")
+        .and_then(|arch| model.meta(&format!("{arch}.attention.key_length")))
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(n_embd / n_head);
+    ModelShape {
+        n_layer: model.n_layer(),
+        n_head,
+        kv_width: model.n_head_kv() * head_size,
+        n_embd,
+        n_vocab: model.n_vocab() as u64,
+    }
 }
 
 struct Lane {
@@ -59,44 +57,43 @@ struct Lane {
 /// SmolLM2 (or any llama.cpp GGUF) as a [`LanguageModel`].
 pub struct LlamaLm {
     // Leaked once per process: the context borrows the model for 'static, which keeps this struct movable.
-    model: &'static LlamaModel,
+    model: &'static Model,
     vocab: Vocab,
     fingerprint: [u8; 32],
-    threads: i32,
+    shape: ModelShape,
+    threads: Threads,
     session: Option<Session>,
 }
 
 struct Session {
     config: SessionConfig,
-    context: LlamaContext<'static>,
-    batch: LlamaBatch<'static>,
+    context: Context<'static>,
+    batch: Batch,
     lanes: Vec<Lane>,
+    /// Threads the context decodes with now.
+    threads: usize,
 }
 
 impl LlamaLm {
-    /// Loads a GGUF model. `fingerprint` is the file's sha256 (computed and cached by the caller).
-    pub fn load(path: &Path, fingerprint: [u8; 32], threads: usize) -> Result<Self, LmError> {
+    /// Loads a GGUF model. `fingerprint` is the file's sha256 (computed and cached by the caller); `threads` is
+    /// how many threads its decodes use.
+    pub fn load(path: &Path, fingerprint: [u8; 32], threads: Threads) -> Result<Self, LmError> {
         let load_err = |reason: String| LmError::Load {
             path: path.display().to_string(),
             reason,
         };
-        let backend = backend()?;
-        let params = LlamaModelParams::default().with_n_gpu_layers(0);
-        let model = LlamaModel::load_from_file(backend, path, &params).map_err(|e| load_err(e.to_string()))?;
-        let model: &'static LlamaModel = Box::leak(Box::new(model));
-        let llama_vocab = model.vocab();
-        let n_vocab =
-            usize::try_from(llama_vocab.n_tokens()).map_err(|_| load_err("negative vocabulary size".into()))?;
-        let pieces = (0..n_vocab)
-            .map(|id| llama_vocab.token_to_piece(LlamaToken(id as i32), false, None))
-            .collect();
-        let bos = u32::try_from(llama_vocab.bos().0).map_err(|_| load_err("the model has no BOS token".into()))?;
+        let model: &'static Model = Box::leak(Box::new(Model::load(path).map_err(load_err)?));
+        let pieces = (0..model.n_vocab() as TokenId).map(|id| model.piece(id)).collect();
+        let bos = model
+            .bos()
+            .ok_or_else(|| load_err("the model has no BOS token".into()))?;
         let vocab = Vocab::new(pieces, bos).map_err(|e| load_err(e.to_string()))?;
-        let threads = i32::try_from(threads.max(1)).unwrap_or(i32::MAX);
+        let shape = model_shape(model);
         Ok(Self {
             model,
             vocab,
             fingerprint,
+            shape,
             threads,
             session: None,
         })
@@ -116,12 +113,11 @@ impl LanguageModel for LlamaLm {
 
     fn tokenize(&self, text: &[u8]) -> Vec<TokenId> {
         // parse_special = false: literal "<|endoftext|>" stays text.
-        self.model
-            .vocab()
-            .tokenize(text, false, false)
-            .into_iter()
-            .filter_map(|t| u32::try_from(t.0).ok())
-            .collect()
+        self.model.tokenize(text)
+    }
+
+    fn shape(&self) -> ModelShape {
+        self.shape
     }
 
     fn fingerprint(&self) -> [u8; 32] {
@@ -152,38 +148,24 @@ impl LanguageModel for LlamaLm {
         let n_ctx = config
             .lanes
             .checked_mul(config.window)
-            .and_then(NonZeroU32::new)
+            .filter(|&n| n > 0)
             .ok_or_else(|| LmError::Config("lanes × window overflows".into()))?;
-        let flash = if config.flash_attention {
-            llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_ENABLED
-        } else {
-            llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_DISABLED
-        };
-        let kv_type = if config.kv_q8 {
-            KvCacheType::Q8_0
-        } else {
-            KvCacheType::F16
-        };
         // n_batch = n_ubatch = lanes × max_feed: a step never holds more tokens, and a ubatch size fixed by the
         // header keeps the kernels' split of the batch identical on both sides.
         let batch_tokens = config.lanes * config.max_feed;
-        let params = LlamaContextParams::default()
-            .with_n_ctx(Some(n_ctx))
-            .with_n_batch(batch_tokens)
-            .with_n_ubatch(batch_tokens)
-            .with_n_seq_max(config.lanes)
-            .with_kv_unified(false)
-            .with_flash_attention_policy(flash)
-            .with_type_k(kv_type)
-            .with_type_v(kv_type)
-            .with_n_threads(self.threads)
-            .with_n_threads_batch(self.threads)
-            .with_no_perf(true);
-        let context = self
-            .model
-            .new_context(backend()?, params)
-            .map_err(|e| LmError::Context(e.to_string()))?;
-        if context.n_ctx() != n_ctx.get() {
+        let threads = self.threads.now();
+        let context = Context::new(
+            self.model,
+            &ContextParams {
+                n_ctx,
+                n_batch: batch_tokens,
+                n_seq_max: config.lanes,
+                flash_attention: config.flash_attention,
+                kv_q8: config.kv_q8,
+                threads: i32::try_from(threads).unwrap_or(i32::MAX),
+            },
+        )?;
+        if context.n_ctx() != n_ctx {
             return Err(LmError::Context(format!(
                 "llama.cpp gave a context of {} cells, {} were asked for",
                 context.n_ctx(),
@@ -196,12 +178,13 @@ impl LanguageModel for LlamaLm {
                 batch_index: None,
             })
             .collect();
-        let batch = LlamaBatch::new(batch_tokens as usize, config.lanes as i32);
+        let batch = Batch::new(batch_tokens as usize, config.lanes as i32);
         self.session = Some(Session {
             config,
             context,
             batch,
             lanes,
+            threads,
         });
         Ok(())
     }
@@ -212,17 +195,21 @@ impl LanguageModel for LlamaLm {
             .lanes
             .get_mut(lane)
             .ok_or_else(|| LmError::Config(format!("lane {lane} does not exist")))?;
-        session
-            .context
-            .clear_kv_cache_seq(Some(lane as u32), None, None)
-            .map_err(|e| LmError::KvCache(e.to_string()))?;
+        if !session.context.seq_rm(lane as i32, -1, -1) {
+            return Err(LmError::KvCache(format!("lane {lane} could not be emptied")));
+        }
         state.position = 0;
         state.batch_index = None;
         Ok(())
     }
 
     fn step(&mut self, feed: &[LaneFeed<'_>]) -> Result<(), LmError> {
-        let Self { vocab, session, .. } = self;
+        let Self {
+            vocab,
+            session,
+            threads,
+            ..
+        } = self;
         let n_vocab = vocab.len();
         let session = session
             .as_mut()
@@ -260,14 +247,10 @@ impl LanguageModel for LlamaLm {
                 // Keep the first `sink` tokens (the model leans on them as attention sinks; dropping them costs
                 // far more than their context is worth), drop the `slide` tokens after them and shift the rest
                 // down. RoPE is re-applied lazily at the next decode.
-                session
-                    .context
-                    .kv_cache_seq_rm(seq, Some(sink), Some(sink + slide))
-                    .map_err(|e| LmError::KvCache(e.to_string()))?;
-                session
-                    .context
-                    .kv_cache_seq_add(seq, Some(sink + slide), None, -(slide as i32))
-                    .map_err(|e| LmError::KvCache(e.to_string()))?;
+                if !session.context.seq_rm(seq, sink as i32, (sink + slide) as i32) {
+                    return Err(LmError::KvCache(format!("lane {lane_id}'s window could not slide")));
+                }
+                session.context.seq_add(seq, (sink + slide) as i32, -1, -(slide as i32));
                 lane.position -= slide;
             }
             for (i, &token) in lane_feed.tokens.iter().enumerate() {
@@ -276,27 +259,26 @@ impl LanguageModel for LlamaLm {
                 }
                 let last = i + 1 == lane_feed.tokens.len();
                 if last && lane_feed.logits {
-                    lane.batch_index = Some(session.batch.n_tokens());
+                    lane.batch_index = Some(session.batch.len());
                 }
-                session
-                    .batch
-                    .add(
-                        LlamaToken(vocab.model_input(token) as i32),
-                        lane.position as i32,
-                        &[seq],
-                        last && lane_feed.logits,
-                    )
-                    .map_err(|e| LmError::Decode(e.to_string()))?;
+                session.batch.push(
+                    vocab.model_input(token),
+                    lane.position as i32,
+                    seq,
+                    last && lane_feed.logits,
+                )?;
                 lane.position += 1;
             }
         }
-        if session.batch.n_tokens() == 0 {
+        if session.batch.len() == 0 {
             return Err(LmError::Decode("a step with no token".into()));
         }
-        session
-            .context
-            .decode(&mut session.batch)
-            .map_err(|e| LmError::Decode(e.to_string()))
+        let wanted = threads.now();
+        if wanted != session.threads {
+            session.context.set_threads(i32::try_from(wanted).unwrap_or(i32::MAX));
+            session.threads = wanted;
+        }
+        session.context.decode(&session.batch)
     }
 
     fn logits(&self, lane: usize) -> &[f32] {
@@ -304,7 +286,7 @@ impl LanguageModel for LlamaLm {
         let index = session.lanes[lane]
             .batch_index
             .expect("logits of a lane not fed in the last step");
-        session.context.get_logits_ith(index)
+        session.context.logits(index, self.vocab.n_model_tokens())
     }
 }
 
@@ -313,7 +295,7 @@ mod tests {
     /// The engine id names the bindings version; it must be the one Cargo.lock actually links.
     #[test]
     fn engine_version_matches_the_lock_file() {
-        let lock = include_str!("../../Cargo.lock");
+        let lock = include_str!("../../../Cargo.lock");
         let entry = lock
             .split("[[package]]")
             .find(|p| p.contains("name = \"llama-cpp-sys-2\""))

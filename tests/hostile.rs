@@ -1,0 +1,209 @@
+//! Files from a stranger: frames whose frame checksum was recomputed after their contents were changed (xxh3 is
+//! no MAC), so every check behind the checksum is reached. Each file of `tests/golden-errors/` passes the quick
+//! test and must fail to decode with one named error; a mutation harness decodes thousands of resealed random
+//! mutations of a valid frame under a small memory limit and must never panic.
+
+mod util;
+
+use std::path::{Path, PathBuf};
+
+use nacz::codec::Engine;
+use nacz::container::{FormatError, FrameHeader};
+use nacz::{stream, Error};
+use nacz_predictors::FakeLm;
+use util::{compress_with, decompress, decompress_with, forge, reseal, settings, text};
+
+fn golden_errors() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden-errors")
+}
+
+/// The valid frame every forged file starts from: three chunks of fake-model text.
+fn original() -> (Vec<u8>, Vec<u8>) {
+    let input = text(2_000);
+    let frame = compress_with(&input, &settings(3, 64, 16), 1 << 20);
+    (input, frame)
+}
+
+/// Each forged file, how it was made from [`original`]'s frame, and the error it must fail with.
+type Check = fn(&Error) -> bool;
+fn forgeries(frame: &[u8]) -> Vec<(&'static str, Vec<u8>, Check)> {
+    let (_, header_len) = FrameHeader::read(frame).unwrap();
+    let mut flipped_payload = frame.to_vec();
+    flipped_payload[header_len + 5] ^= 0x20;
+    vec![
+        (
+            "model-mismatch",
+            forge(frame, |p| p.model_id = *b"\xb1\x79\xc9\x52"),
+            |e| matches!(e, Error::ModelMismatch { expected, .. } if *expected == *b"\xb1\x79\xc9\x52"),
+        ),
+        ("engine-mismatch", forge(frame, |p| p.engine_id ^= 0x0101), |e| {
+            matches!(e, Error::EngineMismatch { .. })
+        }),
+        (
+            "chunk-plan",
+            forge(frame, |p| {
+                p.chunks[0].tokens += 5;
+                p.chunks[1].tokens -= 5;
+            }),
+            |e| matches!(e, Error::ChunkPlan),
+        ),
+        ("diverged-payload", reseal(flipped_payload), |e| {
+            matches!(e, Error::Diverged)
+        }),
+        ("diverged-checksum", forge(frame, |p| p.content_checksum ^= 1), |e| {
+            matches!(e, Error::Diverged)
+        }),
+        (
+            "memory-limit",
+            // 256 lanes × 1,024 tokens: 2^18 cells of SmolLM2's keys and values, about 6 GB.
+            forge(frame, with_large_session),
+            |e| matches!(e, Error::MemoryLimit { needed, .. } if *needed > 6_000_000_000),
+        ),
+        (
+            "huge-window",
+            // 256 lanes × a 1,048,576-token window: refused as the header is read.
+            forge_unchecked_window(frame, 256, 1 << 20),
+            |e| {
+                matches!(e, Error::Frame { index: 0, source: FormatError::Field { field: "session", reason } }
+                    if reason.contains("1048576"))
+            },
+        ),
+    ]
+}
+
+/// 256 lanes × a 1,024-token window, with a minimum chunk length that keeps the frame's three chunks in the plan.
+fn with_large_session(p: &mut nacz::container::ModelParams) {
+    p.session.lanes = 256;
+    p.session.window = 1024;
+    p.session.slide = 256;
+    p.min_chunk_tokens = p.chunks.iter().map(|c| c.tokens).sum::<u32>() / 3;
+}
+
+/// [`forge`] with a session the writer would not produce: the header is rewritten by hand, field by field.
+fn forge_unchecked_window(frame: &[u8], lanes: u32, window: u32) -> Vec<u8> {
+    // Re-encode the header with a lane count and window patched into the varints that follow the ids.
+    let valid = forge(frame, |p| {
+        p.session.lanes = 200;
+        p.session.window = 16_000;
+    });
+    let header_len = FrameHeader::announced_len(&valid).unwrap();
+    let mut header = valid[..header_len].to_vec();
+    let payload = &valid[header_len..];
+    let varint = |mut v: u64| {
+        let mut out = Vec::new();
+        while v >= 0x80 {
+            out.push(v as u8 | 0x80);
+            v >>= 7;
+        }
+        out.push(v as u8);
+        out
+    };
+    let old = [varint(200), varint(16_000)].concat();
+    let new = [varint(u64::from(lanes)), varint(u64::from(window))].concat();
+    let at = header.windows(old.len()).position(|w| w == old).unwrap();
+    header.splice(at..at + old.len(), new.iter().copied());
+    // The header length counts itself; both lengths here fit one varint byte.
+    header[6] += (new.len() - old.len()) as u8;
+    reseal([header, payload.to_vec()].concat())
+}
+
+#[test]
+fn forged_files_fail_with_named_errors() {
+    let (input, frame) = original();
+    assert_eq!(decompress(&frame).unwrap(), input);
+    let bless = std::env::var_os("NACZ_BLESS").is_some();
+    for (name, forged, expected) in forgeries(&frame) {
+        let path = golden_errors().join(format!("{name}.nacz"));
+        if bless {
+            std::fs::create_dir_all(golden_errors()).unwrap();
+            std::fs::write(&path, &forged).unwrap();
+        }
+        let golden = std::fs::read(&path).unwrap();
+        assert_eq!(golden, forged, "{name}: the forgery changed; bless again if on purpose");
+        if name != "huge-window" {
+            // Every forgery but the one the header parser refuses passes the quick test: only decoding finds it.
+            stream::for_each_frame(&mut &golden[..], |_, _| Ok(())).unwrap();
+        }
+        let err = decompress(&golden).unwrap_err();
+        assert!(expected(&err), "{name}: {err}");
+    }
+}
+
+#[test]
+fn the_memory_limit_is_the_only_thing_that_refuses_a_large_session() {
+    let (_, frame) = original();
+    let large = forge(&frame, with_large_session);
+    let err = decompress(&large).unwrap_err().to_string();
+    assert!(
+        err.contains("decoding this frame needs about")
+            && err.contains("more than the memory limit of 4096 MiB")
+            && err.contains("--memory-limit"),
+        "{err}"
+    );
+    let mut engine = Engine::with_model(Box::new(FakeLm::new()));
+    engine.set_memory_limit(8 << 30);
+    // Past the limit the frame is decoded, and the fake model's logits depend on the window: it diverges.
+    assert!(matches!(decompress_with(&mut engine, &large), Err(Error::Diverged)));
+    // A limit below what the original needs refuses it too, with the same message.
+    let mut tight = Engine::with_model(Box::new(FakeLm::new()));
+    tight.set_memory_limit(1 << 20);
+    assert!(matches!(
+        decompress_with(&mut tight, &frame),
+        Err(Error::MemoryLimit { .. })
+    ));
+}
+
+/// A small deterministic generator for the mutation harness.
+struct XorShift(u64);
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
+
+#[test]
+fn resealed_mutations_never_panic() {
+    let (input, frame) = original();
+    let (_, header_len) = FrameHeader::read(&frame).unwrap();
+    let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
+    let mut engine = Engine::with_model(Box::new(FakeLm::new()));
+    // Small enough that no mutated header can make a run slow; the original needs far less.
+    engine.set_memory_limit(64 << 20);
+    let (mut refused, mut decoded) = (0, 0);
+    for _ in 0..3_000 {
+        let mut bad = frame.clone();
+        for _ in 0..1 + rng.below(3) {
+            // Mostly the header, where the parameters are.
+            let at = if rng.below(4) == 0 {
+                rng.below(bad.len())
+            } else {
+                rng.below(header_len.min(bad.len()))
+            };
+            match rng.below(5) {
+                0 => bad[at] ^= 1 << rng.below(8),
+                1 => bad[at] = rng.next() as u8,
+                2 => bad.insert(at, rng.next() as u8),
+                3 if bad.len() > 1 => {
+                    bad.remove(at);
+                }
+                _ => bad.truncate(at.max(1)),
+            }
+        }
+        match decompress_with(&mut engine, &reseal(bad)) {
+            Ok(out) => {
+                decoded += 1;
+                // Only a change the content checksum cannot see (e.g. a stored frame's payload) decodes.
+                assert!(out.len() < 1 << 20);
+            }
+            Err(_) => refused += 1,
+        }
+    }
+    assert!(refused > 2_000, "{refused} refused, {decoded} decoded");
+    assert_eq!(decompress(&frame).unwrap(), input);
+}
