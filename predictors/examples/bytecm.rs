@@ -1,0 +1,74 @@
+//! Measures the byte model: compresses and decompresses each file given, checks the round trip, and prints size,
+//! bits per byte and speed next to `xz -9e` run on the same file in the same run.
+//!
+//! `cargo run --release -p nacz-predictors --example bytecm -- FILE...` (set `BYTECM_NO_XZ=1` to skip xz).
+
+#[path = "../tests/support/codec.rs"]
+mod codec;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use nacz_predictors::byte::ByteModelConfig;
+
+fn xz_size(data: &[u8]) -> Option<usize> {
+    let mut child = Command::new("xz")
+        .args(["-9e", "-c", "-T1"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .ok()?;
+    let mut stdin = child.stdin.take()?;
+    let input = data.to_vec();
+    let writer = std::thread::spawn(move || stdin.write_all(&input));
+    let out = child.wait_with_output().ok()?;
+    writer.join().ok()?.ok()?;
+    out.status.success().then_some(out.stdout.len())
+}
+
+fn main() {
+    let cfg = ByteModelConfig::default();
+    let run_xz = std::env::var_os("BYTECM_NO_XZ").is_none();
+    println!("config {:02x?}, memory bound {} MiB", cfg.to_bytes(), cfg.memory_bytes() >> 20);
+    println!(
+        "{:<14} {:>10} {:>10} {:>7} {:>8} {:>8} {:>10} {:>8}",
+        "file", "bytes", "bytecm", "bpc", "c MB/s", "d MB/s", "xz -9e", "vs xz"
+    );
+    let (mut total, mut total_c, mut total_x) = (0usize, 0usize, 0usize);
+    let mut failed = false;
+    for path in std::env::args().skip(1) {
+        let data = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let t = Instant::now();
+        let packed = codec::compress(&cfg, &data);
+        let tc = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let unpacked = codec::decompress(&cfg, &packed, data.len());
+        let td = t.elapsed().as_secs_f64();
+        let ok = unpacked == data;
+        failed |= !ok;
+        let xz = if run_xz { xz_size(&data) } else { None };
+        let name = path.rsplit('/').next().unwrap_or(&path);
+        let mb = data.len() as f64 / 1e6;
+        let vs = xz.map_or(String::from("-"), |x| format!("{:+.1}%", (packed.len() as f64 / x as f64 - 1.0) * 100.0));
+        println!(
+            "{:<14} {:>10} {:>10} {:>7.3} {:>8.2} {:>8.2} {:>10} {:>8}{}",
+            name,
+            data.len(),
+            packed.len(),
+            packed.len() as f64 * 8.0 / data.len().max(1) as f64,
+            mb / tc,
+            mb / td,
+            xz.map_or(String::from("-"), |x| x.to_string()),
+            vs,
+            if ok { "" } else { "  ROUND TRIP FAILED" }
+        );
+        total += data.len();
+        total_c += packed.len();
+        total_x += xz.unwrap_or(0);
+    }
+    println!("{:<14} {:>10} {:>10} {:>7} {:>8} {:>8} {:>10}", "total", total, total_c, "", "", "", total_x);
+    if failed {
+        std::process::exit(1);
+    }
+}
