@@ -1,7 +1,8 @@
 //! Measures the byte model: compresses and decompresses each file given, checks the round trip, and prints size,
 //! bits per byte and speed next to `xz -9e` run on the same file in the same run.
 //!
-//! `cargo run --release -p nacz-predictors --example bytecm -- FILE...` (set `BYTECM_NO_XZ=1` to skip xz).
+//! `cargo run --release -p nacz-predictors --example bytecm -- FILE...` (set `BYTECM_NO_XZ=1` to skip xz,
+//! `BYTECM_CONFIG=<hex of ByteModelConfig::to_bytes>` to measure another configuration).
 
 #[path = "../tests/support/codec.rs"]
 mod codec;
@@ -28,9 +29,19 @@ fn xz_size(data: &[u8]) -> Option<usize> {
 }
 
 fn main() {
-    let cfg = ByteModelConfig::default();
+    // BYTECM_CONFIG: a configuration in its header form, as hex (for ablations).
+    let cfg = match std::env::var("BYTECM_CONFIG") {
+        Ok(hex) => {
+            let bytes: Vec<u8> = (0..hex.len() / 2)
+                .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).expect("BYTECM_CONFIG is hex"))
+                .collect();
+            ByteModelConfig::from_bytes(&bytes).expect("BYTECM_CONFIG")
+        }
+        Err(_) => ByteModelConfig::default(),
+    };
     let run_xz = std::env::var_os("BYTECM_NO_XZ").is_none();
-    println!("config {:02x?}, memory bound {} MiB", cfg.to_bytes(), cfg.memory_bytes() >> 20);
+    let hex: String = cfg.to_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    println!("config {hex}, memory bound {} MiB", cfg.memory_bytes() >> 20);
     println!(
         "{:<14} {:>10} {:>10} {:>7} {:>8} {:>8} {:>10} {:>8}",
         "file", "bytes", "bytecm", "bpc", "c MB/s", "d MB/s", "xz -9e", "vs xz"

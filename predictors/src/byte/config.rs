@@ -43,8 +43,30 @@ pub mod ctx {
     pub const O16: u32 = 1 << 16;
     pub const O20: u32 = 1 << 17;
     pub const O24: u32 = 1 << 18;
+    /// The bytes at distances 2 and 3.
+    pub const SPARSE23: u32 = 1 << 19;
+    /// The previous byte with the position mod 4 (aligned instructions and fields).
+    pub const ALIGN1: u32 = 1 << 20;
+    /// The previous two bytes with the position mod 4.
+    pub const ALIGN2: u32 = 1 << 21;
+    /// The bytes at distances 1 and 3.
+    pub const SPARSE13: u32 = 1 << 22;
+    /// The bytes at distances 2 and 4.
+    pub const SPARSE24: u32 = 1 << 23;
+    /// The high nibbles of the last four bytes.
+    pub const NIBBLES: u32 = 1 << 24;
+    /// The previous byte with the byte that followed its last occurrence (indirect).
+    pub const INDIRECT1: u32 = 1 << 25;
+    /// The previous two bytes with the byte that followed their last occurrence (indirect).
+    pub const INDIRECT2: u32 = 1 << 26;
+    /// The bytes at distances 1 and 4.
+    pub const SPARSE14: u32 = 1 << 27;
+    /// The low nibbles of the last four bytes.
+    pub const LOW_NIBBLES: u32 = 1 << 28;
+    /// The previous three bytes with the byte that followed their last occurrence (indirect).
+    pub const INDIRECT3: u32 = 1 << 29;
     /// Every context bit defined by this version.
-    pub const ALL: u32 = (1 << 19) - 1;
+    pub const ALL: u32 = (1 << 30) - 1;
 }
 
 /// Parameters of the byte model. Encoder and decoder must use equal configurations.
@@ -74,10 +96,10 @@ impl Default for ByteModelConfig {
         Self {
             hash_bits: 23,
             history_bits: 24,
-            contexts: ctx::ALL & !ctx::O5 & !ctx::O24,
+            contexts: ctx::ALL & !(ctx::O5 | ctx::O24 | ctx::LOW_NIBBLES),
             match_min: 7,
             long_match_min: 24,
-            mixer_rate: 10,
+            mixer_rate: 12,
             state_limit: 1023,
             apm_rate: 7,
         }

@@ -22,7 +22,7 @@ use parts::{Apm, Mixer, StateMap};
 use tables::{Logistic, StateTable};
 
 /// Hashed contexts in the order of their [`ctx`] bits from [`ctx::O3`] on.
-const HASHED: [u32; 17] = [
+const HASHED: [u32; 28] = [
     ctx::O3,
     ctx::O4,
     ctx::O5,
@@ -40,10 +40,23 @@ const HASHED: [u32; 17] = [
     ctx::O16,
     ctx::O20,
     ctx::O24,
+    ctx::SPARSE23,
+    ctx::ALIGN1,
+    ctx::ALIGN2,
+    ctx::SPARSE13,
+    ctx::SPARSE24,
+    ctx::NIBBLES,
+    ctx::INDIRECT1,
+    ctx::INDIRECT2,
+    ctx::SPARSE14,
+    ctx::LOW_NIBBLES,
+    ctx::INDIRECT3,
 ];
 
 /// Longest match length the match models track (longer matches keep this length).
 const MAX_MATCH: u32 = 65_535;
+/// How far back a new match candidate is verified; a longer match grows its length as it continues.
+const MAX_VERIFY: u32 = 48;
 
 #[inline]
 fn hash2(a: u32, b: u32) -> u32 {
@@ -108,7 +121,7 @@ impl MatchModel {
                 // Candidates must lie inside the history still held, and be verified backwards.
                 if cand > 0 && pos - cand <= mask {
                     let mut len = 0;
-                    while len < MAX_MATCH.min(cand).min(mask - (pos - cand)) && at(cand - 1 - len) == at(pos - 1 - len) {
+                    while len < MAX_VERIFY.min(cand).min(mask - (pos - cand)) && at(cand - 1 - len) == at(pos - 1 - len) {
                         len += 1;
                     }
                     if len as usize >= self.min_len {
@@ -190,6 +203,7 @@ pub struct ByteModel {
     /// Enabled hashed contexts, their byte-level hashes, their current slot bases.
     hashed: Vec<u32>,
     ctx_hash: Vec<u32>,
+    ctx_nib: Vec<u32>,
     slot: Vec<usize>,
     /// Per input of the state-history kind (order 0, direct, hashed): the state index of the current bit.
     loc: Vec<usize>,
@@ -208,6 +222,10 @@ pub struct ByteModel {
     word: u32,
     word1: u32,
     record: RecordDetector,
+    /// The byte that followed the last occurrence of each order-1 and order-2 context.
+    next1: Vec<u8>,
+    next2: Vec<u8>,
+    next3: Vec<u8>,
     mm: MatchModel,
     mm_long: Option<MatchModel>,
     mixer: Mixer,
@@ -247,6 +265,7 @@ impl ByteModel {
             o2_base,
             o0: [0; 256],
             ctx_hash: vec![0; hashed.len()],
+            ctx_nib: vec![0; hashed.len()],
             slot: vec![0; hashed.len()],
             hashed,
             loc: vec![0; n_maps],
@@ -265,10 +284,13 @@ impl ByteModel {
             word: 0,
             word1: 0,
             record: RecordDetector::new(),
+            next1: vec![0; 1 << 8],
+            next2: vec![0; 1 << 16],
+            next3: vec![0; 1 << 16],
             mm: MatchModel::new(cfg.match_min.into(), index_bits, limit),
             mm_long: (cfg.long_match_min > 0)
                 .then(|| MatchModel::new(cfg.long_match_min.into(), index_bits, limit)),
-            mixer: Mixer::new(n_inputs, &[256, 64 * 8, 256 * 4], cfg.mixer_rate.into()),
+            mixer: Mixer::new(n_inputs, &[256, 64 * 8, 256 * 4, 8 * 8], cfg.mixer_rate.into()),
             apm1: Apm::new(256, cfg.apm_rate.into()),
             apm2: Apm::new(1 << 16, cfg.apm_rate.into()),
             apm3: Apm::new(64 * 256, cfg.apm_rate.into()),
@@ -321,7 +343,18 @@ impl ByteModel {
                 ctx::O12 => self.hash_last(12),
                 ctx::O16 => self.hash_last(16),
                 ctx::O20 => self.hash_last(20),
-                _ => self.hash_last(24),
+                ctx::O24 => self.hash_last(24),
+                ctx::SPARSE23 => c4 & 0xFF_FF00,
+                ctx::ALIGN1 => (c4 & 0xFF) | (self.pos & 3) << 8,
+                ctx::ALIGN2 => (c4 & 0xFFFF) | (self.pos & 3) << 16,
+                ctx::SPARSE13 => c4 & 0xFF_00FF,
+                ctx::SPARSE24 => c4 & 0xFF00_FF00,
+                ctx::NIBBLES => c4 & 0xF0F0_F0F0,
+                ctx::INDIRECT1 => (c4 & 0xFF) | u32::from(self.next1[(c4 & 0xFF) as usize]) << 8,
+                ctx::INDIRECT2 => (c4 & 0xFFFF) | u32::from(self.next2[(c4 & 0xFFFF) as usize]) << 16,
+                ctx::SPARSE14 => c4 & 0xFF00_00FF,
+                ctx::LOW_NIBBLES => c4 & 0x0F0F_0F0F,
+                _ => hash2(c4 & 0xFF_FFFF, self.next3[(hash2(c4 & 0xFF_FFFF, 3) >> 16) as usize].into()),
             };
             self.ctx_hash[j] = hash2(v, c);
         }
@@ -332,7 +365,12 @@ impl ByteModel {
         let extra = if self.bitpos == 0 { 0 } else { self.c0 & 15 | 16 };
         for j in 0..self.hashed.len() {
             let h = if extra == 0 { self.ctx_hash[j] } else { hash2(self.ctx_hash[j], extra) };
-            self.slot[j] = self.find_slot(h);
+            self.ctx_nib[j] = h;
+            // Touch each line first so the cache misses of all contexts overlap.
+            std::hint::black_box(self.states[((h >> self.hash_shift) & self.hash_mask) as usize * 16]);
+        }
+        for j in 0..self.hashed.len() {
+            self.slot[j] = self.find_slot(self.ctx_nib[j]);
         }
     }
 
@@ -380,9 +418,14 @@ impl ByteModel {
         for j in 0..self.hashed.len() {
             self.loc[m + j] = self.slot[j] + self.nib as usize;
         }
+        let mut known = 0usize;
         for (map, &loc) in self.maps.iter_mut().zip(&self.loc) {
-            self.mixer.add(lg.stretch(map.p(usize::from(self.states[loc]))));
+            let state = self.states[loc];
+            let st = lg.stretch(map.p(usize::from(state)));
+            self.mixer.add(st);
+            known += usize::from(state != 0);
         }
+        let known = known * 8 / (self.maps.len() + 1);
         let ms = self.mm.predict(&mut self.mixer, lg, self.c0, self.bitpos);
         let ml = match &mut self.mm_long {
             Some(mm) => mm.predict(&mut self.mixer, lg, self.c0, self.bitpos),
@@ -397,12 +440,13 @@ impl ByteModel {
         self.mixer.select(0, c0);
         self.mixer.select(1, sel * 8 + self.bitpos as usize);
         self.mixer.select(2, (c1 as usize) << 2 | (self.bitpos as usize >> 1));
+        self.mixer.select(3, known * 8 + self.bitpos as usize);
         let pr = self.mixer.p();
         self.pr_mix = pr;
         let a1 = self.apm1.p(pr, c0);
         let a2 = self.apm2.p(pr, (c1 as usize) << 8 | c0);
         let a3 = self.apm3.p(pr, sel << 8 | c0);
-        let p = (pr as u32 * 16 + a1 + a2 + a3 * 1) / 4;
+        let p = (pr as u32 * 16 * 2 + a1 * 2 + a2 * 6 + a3 * 6) / 16;
         p.clamp(1, 65_535)
     }
 
@@ -443,6 +487,9 @@ impl ByteModel {
         let byte = (self.c0 & 0xFF) as u8;
         self.hist[(self.pos & self.hist_mask) as usize] = byte;
         self.pos = self.pos.wrapping_add(1);
+        self.next1[(self.c4 & 0xFF) as usize] = byte;
+        self.next2[(self.c4 & 0xFFFF) as usize] = byte;
+        self.next3[(hash2(self.c4 & 0xFF_FFFF, 3) >> 16) as usize] = byte;
         self.c8 = self.c8 << 8 | self.c4 >> 24;
         self.c4 = self.c4 << 8 | u32::from(byte);
         self.c0 = 1;

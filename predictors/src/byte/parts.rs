@@ -76,7 +76,7 @@ impl Mixer {
         Self {
             n,
             inputs: Vec::with_capacity(n),
-            weights: vec![(1 << 16) / 4; total],
+            weights: vec![(1 << 16) / 16; total],
             bases,
             rows: vec![0; k],
             outputs: vec![0; k],
@@ -118,13 +118,13 @@ impl Mixer {
         let y = (bit as i32) << 12;
         let err = (y - self.final_p) * self.rate;
         for (w, &x) in self.final_w.iter_mut().zip(&self.outputs) {
-            *w += (x * err) >> 16;
+            *w += (x * err) >> 14;
         }
         for k in 0..self.rows.len() {
             let err = (y - self.out_p[k]) * self.rate;
             let w = &mut self.weights[self.rows[k]..self.rows[k] + self.n];
             for (w, &x) in w.iter_mut().zip(&self.inputs) {
-                *w += (x * err) >> 16;
+                *w += (x * err) >> 14;
             }
         }
         self.inputs.clear();
