@@ -66,7 +66,11 @@ impl BinaryEncoder {
 
     /// Appends the stream to `out` (whose existing bytes are kept).
     pub fn with_output(out: Vec<u8>) -> Self {
-        Self { x1: 0, x2: u32::MAX, out }
+        Self {
+            x1: 0,
+            x2: u32::MAX,
+            out,
+        }
     }
 
     /// Codes `bit` (0 or nonzero = 1) with `p1`, the probability of a one out of `2^16` (clamped to `1..=65535`).
@@ -117,7 +121,13 @@ pub struct BinaryDecoder<'a> {
 
 impl<'a> BinaryDecoder<'a> {
     pub fn new(input: &'a [u8]) -> Self {
-        let mut dec = Self { x1: 0, x2: u32::MAX, x: 0, input, pos: 0 };
+        let mut dec = Self {
+            x1: 0,
+            x2: u32::MAX,
+            x: 0,
+            input,
+            pos: 0,
+        };
         for _ in 0..4 {
             dec.x = (dec.x << 8) | dec.next_byte();
         }

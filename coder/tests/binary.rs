@@ -67,7 +67,10 @@ fn size_close_to_entropy() {
     let stream = encode(&bits);
     let actual = stream.len() as f64 * 8.0;
     assert!(actual < ideal * 1.001 + 64.0, "{actual} bits vs ideal {ideal}");
-    assert_eq!(decode(&stream, bits.iter().map(|b| b.1)), bits.iter().map(|b| b.0).collect::<Vec<_>>());
+    assert_eq!(
+        decode(&stream, bits.iter().map(|b| b.1)),
+        bits.iter().map(|b| b.0).collect::<Vec<_>>()
+    );
 }
 
 #[test]

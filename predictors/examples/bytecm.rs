@@ -61,7 +61,9 @@ fn main() {
         let xz = if run_xz { xz_size(&data) } else { None };
         let name = path.rsplit('/').next().unwrap_or(&path);
         let mb = data.len() as f64 / 1e6;
-        let vs = xz.map_or(String::from("-"), |x| format!("{:+.1}%", (packed.len() as f64 / x as f64 - 1.0) * 100.0));
+        let vs = xz.map_or(String::from("-"), |x| {
+            format!("{:+.1}%", (packed.len() as f64 / x as f64 - 1.0) * 100.0)
+        });
         println!(
             "{:<14} {:>10} {:>10} {:>7.3} {:>8.2} {:>8.2} {:>10} {:>8}{}",
             name,
@@ -78,7 +80,10 @@ fn main() {
         total_c += packed.len();
         total_x += xz.unwrap_or(0);
     }
-    println!("{:<14} {:>10} {:>10} {:>7} {:>8} {:>8} {:>10}", "total", total, total_c, "", "", "", total_x);
+    println!(
+        "{:<14} {:>10} {:>10} {:>7} {:>8} {:>8} {:>10}",
+        "total", total, total_c, "", "", "", total_x
+    );
     if failed {
         std::process::exit(1);
     }

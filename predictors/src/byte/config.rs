@@ -114,7 +114,12 @@ pub enum ByteConfigError {
     #[error("byte model config: unknown version {0}")]
     Version(u8),
     #[error("byte model config: {name} = {value} is outside {min}..={max}")]
-    Range { name: &'static str, value: u32, min: u32, max: u32 },
+    Range {
+        name: &'static str,
+        value: u32,
+        min: u32,
+        max: u32,
+    },
     #[error("byte model config: unknown context bits {0:#x}")]
     Contexts(u32),
     #[error("byte model config: needs {0} bytes of memory, more than the {MAX_BYTE_MODEL_MEMORY} allowed")]
@@ -139,7 +144,12 @@ impl ByteModelConfig {
         }
         check("match_min", self.match_min.into(), 4, 32)?;
         if self.long_match_min != 0 {
-            check("long_match_min", self.long_match_min.into(), u32::from(self.match_min) + 1, 64)?;
+            check(
+                "long_match_min",
+                self.long_match_min.into(),
+                u32::from(self.match_min) + 1,
+                64,
+            )?;
         }
         check("mixer_rate", self.mixer_rate.into(), 1, 64)?;
         check("state_limit", self.state_limit.into(), 1, 1023)?;

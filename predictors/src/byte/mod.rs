@@ -121,7 +121,8 @@ impl MatchModel {
                 // Candidates must lie inside the history still held, and be verified backwards.
                 if cand > 0 && pos - cand <= mask {
                     let mut len = 0;
-                    while len < MAX_VERIFY.min(cand).min(mask - (pos - cand)) && at(cand - 1 - len) == at(pos - 1 - len) {
+                    while len < MAX_VERIFY.min(cand).min(mask - (pos - cand)) && at(cand - 1 - len) == at(pos - 1 - len)
+                    {
                         len += 1;
                     }
                     if len as usize >= self.min_len {
@@ -168,7 +169,12 @@ struct RecordDetector {
 
 impl RecordDetector {
     fn new() -> Self {
-        Self { last: vec![[0; 3]; 256], candidate: 0, votes: 0, len: 0 }
+        Self {
+            last: vec![[0; 3]; 256],
+            candidate: 0,
+            votes: 0,
+            len: 0,
+        }
     }
 
     fn update(&mut self, byte: u8, pos: u32) {
@@ -288,8 +294,7 @@ impl ByteModel {
             next2: vec![0; 1 << 16],
             next3: vec![0; 1 << 16],
             mm: MatchModel::new(cfg.match_min.into(), index_bits, limit),
-            mm_long: (cfg.long_match_min > 0)
-                .then(|| MatchModel::new(cfg.long_match_min.into(), index_bits, limit)),
+            mm_long: (cfg.long_match_min > 0).then(|| MatchModel::new(cfg.long_match_min.into(), index_bits, limit)),
             mixer: Mixer::new(n_inputs, &[256, 64 * 8, 256 * 4, 8 * 8], cfg.mixer_rate.into()),
             apm1: Apm::new(256, cfg.apm_rate.into()),
             apm2: Apm::new(1 << 16, cfg.apm_rate.into()),
@@ -354,7 +359,10 @@ impl ByteModel {
                 ctx::INDIRECT2 => (c4 & 0xFFFF) | u32::from(self.next2[(c4 & 0xFFFF) as usize]) << 16,
                 ctx::SPARSE14 => c4 & 0xFF00_00FF,
                 ctx::LOW_NIBBLES => c4 & 0x0F0F_0F0F,
-                _ => hash2(c4 & 0xFF_FFFF, self.next3[(hash2(c4 & 0xFF_FFFF, 3) >> 16) as usize].into()),
+                _ => hash2(
+                    c4 & 0xFF_FFFF,
+                    self.next3[(hash2(c4 & 0xFF_FFFF, 3) >> 16) as usize].into(),
+                ),
             };
             self.ctx_hash[j] = hash2(v, c);
         }
@@ -364,7 +372,11 @@ impl ByteModel {
     fn nibble_slots(&mut self) {
         let extra = if self.bitpos == 0 { 0 } else { self.c0 & 15 | 16 };
         for j in 0..self.hashed.len() {
-            let h = if extra == 0 { self.ctx_hash[j] } else { hash2(self.ctx_hash[j], extra) };
+            let h = if extra == 0 {
+                self.ctx_hash[j]
+            } else {
+                hash2(self.ctx_hash[j], extra)
+            };
             self.ctx_nib[j] = h;
             // Touch each line first so the cache misses of all contexts overlap.
             std::hint::black_box(self.states[((h >> self.hash_shift) & self.hash_mask) as usize * 16]);

@@ -23,7 +23,12 @@ impl StateMap {
     /// `init(i)` gives entry `i`'s initial probability out of `2^16`.
     pub fn new(size: usize, limit: u32, init: impl Fn(usize) -> u32) -> Self {
         let t = (0..size).map(|i| (init(i).min(65_535) << 16) & !1023).collect();
-        Self { t, limit, dt: reciprocals(), last: 0 }
+        Self {
+            t,
+            limit,
+            dt: reciprocals(),
+            last: 0,
+        }
     }
 
     /// Probability of a one out of 4096 for context `cx`.
@@ -104,7 +109,12 @@ impl Mixer {
         let mut total: i64 = 0;
         for k in 0..self.rows.len() {
             let w = &self.weights[self.rows[k]..self.rows[k] + self.n];
-            let dot: i64 = self.inputs.iter().zip(w).map(|(&x, &w)| i64::from(x) * i64::from(w)).sum();
+            let dot: i64 = self
+                .inputs
+                .iter()
+                .zip(w)
+                .map(|(&x, &w)| i64::from(x) * i64::from(w))
+                .sum();
             let s = ((dot >> 16) as i32).clamp(-2047, 2047);
             self.outputs[k] = s;
             self.out_p[k] = self.lg.squash(s);

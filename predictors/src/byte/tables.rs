@@ -190,6 +190,6 @@ mod tests {
             assert_eq!(t.counts(s), [0, i.min(60)]);
         }
         s = t.next(s, 0);
-        assert_eq!(t.counts(s), [1, 31]);
+        assert_eq!(t.counts(s), [1, 30]);
     }
 }
