@@ -99,7 +99,7 @@ impl Default for ByteModelConfig {
             contexts: ctx::ALL & !(ctx::O5 | ctx::O24 | ctx::LOW_NIBBLES),
             match_min: 7,
             long_match_min: 24,
-            mixer_rate: 12,
+            mixer_rate: 16,
             state_limit: 1023,
             apm_rate: 7,
         }

@@ -295,7 +295,7 @@ impl ByteModel {
             next3: vec![0; 1 << 16],
             mm: MatchModel::new(cfg.match_min.into(), index_bits, limit),
             mm_long: (cfg.long_match_min > 0).then(|| MatchModel::new(cfg.long_match_min.into(), index_bits, limit)),
-            mixer: Mixer::new(n_inputs, &[256, 64 * 8, 256 * 4, 8 * 8], cfg.mixer_rate.into()),
+            mixer: Mixer::new(n_inputs, &[256, 64 * 8, 256 * 4, 8 * 8, 1024, 256 * 8], cfg.mixer_rate.into()),
             apm1: Apm::new(256, cfg.apm_rate.into()),
             apm2: Apm::new(1 << 16, cfg.apm_rate.into()),
             apm3: Apm::new(64 * 256, cfg.apm_rate.into()),
@@ -453,6 +453,8 @@ impl ByteModel {
         self.mixer.select(1, sel * 8 + self.bitpos as usize);
         self.mixer.select(2, (c1 as usize) << 2 | (self.bitpos as usize >> 1));
         self.mixer.select(3, known * 8 + self.bitpos as usize);
+        self.mixer.select(4, ((self.pos & 3) as usize) << 8 | c0);
+        self.mixer.select(5, ((self.c4 >> 8) & 0xFF) as usize * 8 + self.bitpos as usize);
         let pr = self.mixer.p();
         self.pr_mix = pr;
         let a1 = self.apm1.p(pr, c0);

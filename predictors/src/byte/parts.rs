@@ -126,7 +126,8 @@ impl Mixer {
 
     pub fn update(&mut self, bit: u32) {
         let y = (bit as i32) << 12;
-        let err = (y - self.final_p) * self.rate;
+        // The second layer sees few, already mixed inputs: a slower rate keeps it from chasing noise.
+        let err = (y - self.final_p) * self.rate / 8;
         for (w, &x) in self.final_w.iter_mut().zip(&self.outputs) {
             *w += (x * err) >> 14;
         }
