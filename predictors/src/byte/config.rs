@@ -97,11 +97,11 @@ impl Default for ByteModelConfig {
             hash_bits: 23,
             history_bits: 24,
             contexts: ctx::ALL & !(ctx::O5 | ctx::O24 | ctx::LOW_NIBBLES),
-            match_min: 7,
+            match_min: 5,
             long_match_min: 24,
             mixer_rate: 16,
             state_limit: 1023,
-            apm_rate: 7,
+            apm_rate: 6,
         }
     }
 }

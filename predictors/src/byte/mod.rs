@@ -296,7 +296,7 @@ impl ByteModel {
             mm: MatchModel::new(cfg.match_min.into(), index_bits, limit),
             mm_long: (cfg.long_match_min > 0).then(|| MatchModel::new(cfg.long_match_min.into(), index_bits, limit)),
             mixer: Mixer::new(n_inputs, &[256, 64 * 8, 256 * 4, 8 * 8, 1024, 256 * 8], cfg.mixer_rate.into()),
-            apm1: Apm::new(256, cfg.apm_rate.into()),
+            apm1: Apm::new(1024, cfg.apm_rate.into()),
             apm2: Apm::new(1 << 16, cfg.apm_rate.into()),
             apm3: Apm::new(64 * 256, cfg.apm_rate.into()),
             pr_mix: 2048,
@@ -457,10 +457,10 @@ impl ByteModel {
         self.mixer.select(5, ((self.c4 >> 8) & 0xFF) as usize * 8 + self.bitpos as usize);
         let pr = self.mixer.p();
         self.pr_mix = pr;
-        let a1 = self.apm1.p(pr, c0);
+        let a1 = self.apm1.p(pr, ((self.pos & 3) as usize) << 8 | c0);
         let a2 = self.apm2.p(pr, (c1 as usize) << 8 | c0);
         let a3 = self.apm3.p(pr, sel << 8 | c0);
-        let p = (pr as u32 * 16 * 2 + a1 * 2 + a2 * 6 + a3 * 6) / 16;
+        let p = (pr as u32 * 16 * 2 + a1 * 3 + a2 * 4 + a3 * 7) / 16;
         p.clamp(1, 65_535)
     }
 
