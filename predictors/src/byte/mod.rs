@@ -467,6 +467,7 @@ impl ByteModel {
     /// Learns `bit` (0 or 1), the bit whose probability [`Self::p`] just gave.
     pub fn update(&mut self, bit: u32) {
         let bit = bit & 1;
+        self.prefetch_next(bit);
         let st = self.st;
         let s = &mut self.o0[self.c0 as usize];
         *s = st.next(*s, bit);
@@ -495,6 +496,26 @@ impl ByteModel {
             self.nib = 1;
             self.nibble_slots();
         }
+    }
+
+    /// Starts loading the table rows the next bit's prediction will read, so their cache misses overlap with
+    /// this bit's updates. Reads only; no effect on the output.
+    fn prefetch_next(&mut self, bit: u32) {
+        let (c4, c0, pos, bitpos) = if self.bitpos == 7 {
+            (self.c4 << 8 | (self.c0 << 1 | bit) & 0xFF, 1, self.pos.wrapping_add(1), 0)
+        } else {
+            (self.c4, self.c0 << 1 | bit, self.pos, self.bitpos + 1)
+        };
+        let (c0, c1, c2) = (c0 as usize, (c4 & 0xFF) as usize, ((c4 >> 8) & 0xFF) as usize);
+        self.apm1.touch(((pos & 3) as usize) << 8 | c0);
+        self.apm2.touch(c1 << 8 | c0);
+        if self.direct_o2 {
+            std::hint::black_box(self.states[self.o2_base + (((c4 & 0xFFFF) as usize) << 8 | c0)]);
+        }
+        self.mixer.touch(0, c0);
+        self.mixer.touch(2, c1 << 2 | (bitpos as usize >> 1));
+        self.mixer.touch(4, ((pos & 3) as usize) << 8 | c0);
+        self.mixer.touch(5, c2 * 8 + bitpos as usize);
     }
 
     fn end_byte(&mut self) {

@@ -103,6 +103,15 @@ impl Mixer {
         self.rows[k] = self.bases[k] + row * self.n;
     }
 
+    /// Starts loading row `row` of selector `k` into the cache.
+    #[inline]
+    pub fn touch(&self, k: usize, row: usize) {
+        let start = self.bases[k] + row * self.n;
+        for i in (start..start + self.n).step_by(16) {
+            std::hint::black_box(self.weights[i]);
+        }
+    }
+
     /// Mixes the inputs added since the last update; returns the probability of a one out of 4096.
     pub fn p(&mut self) -> i32 {
         debug_assert_eq!(self.inputs.len(), self.n);
@@ -158,6 +167,13 @@ impl Apm {
             .map(|i| (lg.squash((i % 33) as i32 * 128 - 2048) * 16) as u16)
             .collect();
         Self { t, index: 0, rate, lg }
+    }
+
+    /// Starts loading context `cx`'s nodes into the cache.
+    #[inline]
+    pub fn touch(&self, cx: usize) {
+        std::hint::black_box(self.t[cx * 33]);
+        std::hint::black_box(self.t[cx * 33 + 32]);
     }
 
     /// Refines `p` (out of 4096) in context `cx`; returns a probability out of `2^16`.
