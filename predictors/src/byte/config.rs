@@ -135,6 +135,18 @@ fn check(name: &'static str, value: u32, min: u32, max: u32) -> Result<(), ByteC
 }
 
 impl ByteModelConfig {
+    /// The default configuration with its tables shrunk to what an input of `len` bytes can fill, which makes
+    /// small inputs much faster (less memory to clear and fault in) at almost no cost in size.
+    pub fn for_input_len(len: u64) -> Self {
+        let d = Self::default();
+        let log = 64 - len.max(1).leading_zeros() as u8;
+        Self {
+            hash_bits: (log + 5).clamp(16, d.hash_bits),
+            history_bits: (log + 1).clamp(16, d.history_bits),
+            ..d
+        }
+    }
+
     /// Checks every field's range and the memory bound.
     pub fn validate(&self) -> Result<(), ByteConfigError> {
         check("hash_bits", self.hash_bits.into(), 14, 25)?;
@@ -162,12 +174,13 @@ impl ByteModelConfig {
     }
 
     /// An upper bound on the heap the model allocates: the hash table, the direct order-1/2 tables, the history
-    /// and its index, plus a fixed 2 MiB for state maps, mixers and SSE tables. The default is about 185 MiB.
+    /// and the two match indexes, plus a fixed 8 MiB for state maps, mixers, SSE and indirect tables. The default
+    /// is about 200 MiB.
     pub fn memory_bytes(&self) -> u64 {
         let hash = 16u64 << self.hash_bits;
         let direct = (1u64 << 16) + (1 << 24);
         let history = (1u64 << self.history_bits) + (4u64 << (self.history_bits - 2)) * 2;
-        hash + direct + history + (2 << 20)
+        hash + direct + history + (8 << 20)
     }
 
     /// The header form: version, then the fields in declaration order, little-endian.

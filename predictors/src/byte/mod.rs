@@ -1,16 +1,28 @@
 //! The byte-level context-mixing model for binary and non-LM data: predicts each bit of a byte stream (most
 //! significant bit first) from bit histories in many contexts, two match models over a long history, a gated
-//! mixer and two SSE stages. It owns no coding: a caller pairs [`ByteModel::p`] and [`ByteModel::update`] with a
-//! binary arithmetic coder.
+//! two-layer mixer and three SSE stages. It owns no coding: a caller pairs [`ByteModel::p`] and
+//! [`ByteModel::update`] with a binary arithmetic coder (`nacz_coder::BinaryEncoder`).
 //!
 //! Everything in the probability path is integer arithmetic on tables built by integer code, so an encoder and
 //! a decoder with equal [`ByteModelConfig`]s agree bit for bit on every machine.
 //!
-//! Contexts (see [`ctx`]): order 0 and direct orders 1–2; hashed orders 3–6 and 8; a word and a word-pair
-//! context; sparse contexts (bytes at distances 2, 3 and 4/8); record contexts (a record length detected from
-//! bytes that recur at a steady distance, then the bytes above, the byte above with the previous one, and the
-//! column); and long orders 12–24 for DNA-like data. Hashed contexts keep, per context and nibble, a 16-byte
-//! slot (an 8-bit checksum and the 15 bit-history states of the nibble's binary tree) in one shared table.
+//! * Contexts (see [`ctx`]): order 0 and direct orders 1–2; hashed orders 3–6 and 8; a word and a word-pair
+//!   context; sparse contexts (single bytes at distances 2 and 3, pairs at distances 1/3, 1/4, 2/3, 2/4, the
+//!   bytes at 4/8 with the position mod 4, the high and low nibbles of the last four bytes); the last one or two
+//!   bytes with the position mod 4; indirect contexts (the last 1–3 bytes with the byte that followed them last
+//!   time); record contexts (a record length detected from bytes that recur at a steady distance, then the
+//!   bytes above, the byte above with the previous one, the column); and long orders 12–24 for DNA-like data.
+//!   Hashed contexts keep, per context and nibble, a 16-byte slot (an 8-bit checksum and the 15 bit-history
+//!   states of the nibble's binary tree) in one shared table; each context maps its state to a probability with
+//!   its own adaptive state map.
+//! * Match models: a short one (default 5 bytes) and a long one (default 24 bytes) predict the bit that followed
+//!   the last occurrence of the recent bytes, with a confidence learned per match length.
+//! * Mixer: six weight sets chosen by the partial byte, the match state, the previous byte, how many contexts
+//!   have been seen before, the position mod 4 and the byte at distance 2; a second layer mixes their outputs.
+//! * SSE: three interpolating maps (by position mod 4 and partial byte, by order 1, by match state) averaged
+//!   with the mixer's output into a 16-bit probability.
+//!
+//! Positions are counted in 32 bits: one model codes at most 4 GiB.
 
 mod config;
 mod parts;
@@ -113,15 +125,16 @@ impl MatchModel {
         if pos as usize >= self.min_len {
             let mut h = 0u32;
             for i in 1..=self.min_len as u32 {
-                h = hash2(h, u32::from(at(pos - i)));
+                h = hash2(h, u32::from(at(pos.wrapping_sub(i))));
             }
             let slot = (h & self.index_mask) as usize;
             if self.len == 0 {
                 let cand = self.index[slot];
                 // Candidates must lie inside the history still held, and be verified backwards.
-                if cand > 0 && pos - cand <= mask {
+                if cand > 0 && pos.wrapping_sub(cand) <= mask {
                     let mut len = 0;
-                    while len < MAX_VERIFY.min(cand).min(mask - (pos - cand)) && at(cand - 1 - len) == at(pos - 1 - len)
+                    while len < MAX_VERIFY.min(cand).min(mask - pos.wrapping_sub(cand))
+                        && at(cand - 1 - len) == at(pos.wrapping_sub(1 + len))
                     {
                         len += 1;
                     }
@@ -244,9 +257,19 @@ pub struct ByteModel {
 }
 
 impl ByteModel {
-    /// Builds a model; `cfg` should be validated ([`ByteModelConfig::validate`]), an invalid one panics.
+    /// Builds a model.
+    ///
+    /// # Panics
+    ///
+    /// If `cfg` is invalid; [`Self::try_new`] returns the error instead. Configurations from
+    /// [`ByteModelConfig::from_bytes`] are always valid.
     pub fn new(cfg: &ByteModelConfig) -> Self {
-        cfg.validate().expect("invalid ByteModelConfig");
+        Self::try_new(cfg).expect("invalid ByteModelConfig")
+    }
+
+    /// Builds a model, or says why `cfg` is invalid.
+    pub fn try_new(cfg: &ByteModelConfig) -> Result<Self, ByteConfigError> {
+        cfg.validate()?;
         let st = StateTable::get();
         let limit = u32::from(cfg.state_limit);
         let hashed: Vec<u32> = HASHED.iter().copied().filter(|&c| cfg.contexts & c != 0).collect();
@@ -295,7 +318,11 @@ impl ByteModel {
             next3: vec![0; 1 << 16],
             mm: MatchModel::new(cfg.match_min.into(), index_bits, limit),
             mm_long: (cfg.long_match_min > 0).then(|| MatchModel::new(cfg.long_match_min.into(), index_bits, limit)),
-            mixer: Mixer::new(n_inputs, &[256, 64 * 8, 256 * 4, 8 * 8, 1024, 256 * 8], cfg.mixer_rate.into()),
+            mixer: Mixer::new(
+                n_inputs,
+                &[256, 64 * 8, 256 * 4, 8 * 8, 1024, 256 * 8],
+                cfg.mixer_rate.into(),
+            ),
             apm1: Apm::new(1024, cfg.apm_rate.into()),
             apm2: Apm::new(1 << 16, cfg.apm_rate.into()),
             apm3: Apm::new(64 * 256, cfg.apm_rate.into()),
@@ -305,7 +332,7 @@ impl ByteModel {
         };
         model.byte_contexts();
         model.nibble_slots();
-        model
+        Ok(model)
     }
 
     /// Byte at distance `d` (1 = the last byte), 0 before the start.
@@ -454,7 +481,8 @@ impl ByteModel {
         self.mixer.select(2, (c1 as usize) << 2 | (self.bitpos as usize >> 1));
         self.mixer.select(3, known * 8 + self.bitpos as usize);
         self.mixer.select(4, ((self.pos & 3) as usize) << 8 | c0);
-        self.mixer.select(5, ((self.c4 >> 8) & 0xFF) as usize * 8 + self.bitpos as usize);
+        self.mixer
+            .select(5, ((self.c4 >> 8) & 0xFF) as usize * 8 + self.bitpos as usize);
         let pr = self.mixer.p();
         self.pr_mix = pr;
         let a1 = self.apm1.p(pr, ((self.pos & 3) as usize) << 8 | c0);
@@ -502,7 +530,12 @@ impl ByteModel {
     /// this bit's updates. Reads only; no effect on the output.
     fn prefetch_next(&mut self, bit: u32) {
         let (c4, c0, pos, bitpos) = if self.bitpos == 7 {
-            (self.c4 << 8 | (self.c0 << 1 | bit) & 0xFF, 1, self.pos.wrapping_add(1), 0)
+            (
+                self.c4 << 8 | (self.c0 << 1 | bit) & 0xFF,
+                1,
+                self.pos.wrapping_add(1),
+                0,
+            )
         } else {
             (self.c4, self.c0 << 1 | bit, self.pos, self.bitpos + 1)
         };
