@@ -30,7 +30,7 @@ mod tables;
 
 pub use config::{ctx, ByteConfigError, ByteModelConfig, BYTE_CONFIG_LEN, BYTE_CONFIG_VERSION, MAX_BYTE_MODEL_MEMORY};
 
-use parts::{Apm, Mixer, StateMap};
+use parts::{prefetch, Apm, Mixer, StateMap};
 use tables::{Logistic, StateTable};
 
 /// Hashed contexts in the order of their [`ctx`] bits from [`ctx::O3`] on.
@@ -406,7 +406,7 @@ impl ByteModel {
             };
             self.ctx_nib[j] = h;
             // Touch each line first so the cache misses of all contexts overlap.
-            std::hint::black_box(self.states[((h >> self.hash_shift) & self.hash_mask) as usize * 16]);
+            prefetch(&self.states[((h >> self.hash_shift) & self.hash_mask) as usize * 16]);
         }
         for j in 0..self.hashed.len() {
             self.slot[j] = self.find_slot(self.ctx_nib[j]);
@@ -543,7 +543,7 @@ impl ByteModel {
         self.apm1.touch(((pos & 3) as usize) << 8 | c0);
         self.apm2.touch(c1 << 8 | c0);
         if self.direct_o2 {
-            std::hint::black_box(self.states[self.o2_base + (((c4 & 0xFFFF) as usize) << 8 | c0)]);
+            prefetch(&self.states[self.o2_base + (((c4 & 0xFFFF) as usize) << 8 | c0)]);
         }
         self.mixer.touch(0, c0);
         self.mixer.touch(2, c1 << 2 | (bitpos as usize >> 1));

@@ -3,6 +3,19 @@
 
 use super::tables::Logistic;
 
+/// Asks the CPU to start loading the cache line holding `x`, without waiting for it. Has no effect on results.
+#[inline(always)]
+pub fn prefetch<T>(x: &T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is only a hint; it never faults and `x` is a valid reference anyway. Measured: the
+    // plain loads this replaces stall retirement on each cache miss.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>((x as *const T).cast::<i8>());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = x;
+}
+
 /// Maps a small context (usually a bit-history state) to a probability, adapting each entry at rate
 /// `1 / (count + 1.5)` until its count reaches the limit.
 pub struct StateMap {
@@ -108,7 +121,7 @@ impl Mixer {
     pub fn touch(&self, k: usize, row: usize) {
         let start = self.bases[k] + row * self.n;
         for i in (start..start + self.n).step_by(16) {
-            std::hint::black_box(self.weights[i]);
+            prefetch(&self.weights[i]);
         }
     }
 
@@ -172,8 +185,8 @@ impl Apm {
     /// Starts loading context `cx`'s nodes into the cache.
     #[inline]
     pub fn touch(&self, cx: usize) {
-        std::hint::black_box(self.t[cx * 33]);
-        std::hint::black_box(self.t[cx * 33 + 32]);
+        prefetch(&self.t[cx * 33]);
+        prefetch(&self.t[cx * 33 + 32]);
     }
 
     /// Refines `p` (out of 4096) in context `cx`; returns a probability out of `2^16`.
