@@ -64,6 +64,9 @@ impl StateMap {
     }
 }
 
+/// First-layer weights stay within ±8.0 (16.16 fixed point), which keeps the dot product in 32 bits.
+const WEIGHT_LIMIT: i32 = (1 << 19) - 1;
+
 /// A gated mixer: `sets` first-layer weight vectors, each chosen by its own selector, whose outputs a second,
 /// single weight vector mixes. Weights are 16.16 fixed point; inputs and outputs are stretched probabilities.
 pub struct Mixer {
@@ -131,13 +134,9 @@ impl Mixer {
         let mut total: i64 = 0;
         for k in 0..self.rows.len() {
             let w = &self.weights[self.rows[k]..self.rows[k] + self.n];
-            let dot: i64 = self
-                .inputs
-                .iter()
-                .zip(w)
-                .map(|(&x, &w)| i64::from(x) * i64::from(w))
-                .sum();
-            let s = ((dot >> 16) as i32).clamp(-2047, 2047);
+            // |x| <= 2047 and |w| < 2^19, so each product fits i32 and the sum of products / 2^8 does too.
+            let dot: i32 = self.inputs.iter().zip(w).map(|(&x, &w)| (x * w) >> 8).sum();
+            let s = (dot >> 8).clamp(-2047, 2047);
             self.outputs[k] = s;
             self.out_p[k] = self.lg.squash(s);
             total += i64::from(s) * i64::from(self.final_w[k]);
@@ -157,7 +156,7 @@ impl Mixer {
             let err = (y - self.out_p[k]) * self.rate;
             let w = &mut self.weights[self.rows[k]..self.rows[k] + self.n];
             for (w, &x) in w.iter_mut().zip(&self.inputs) {
-                *w += (x * err) >> 14;
+                *w = (*w + ((x * err) >> 14)).clamp(-WEIGHT_LIMIT, WEIGHT_LIMIT);
             }
         }
         self.inputs.clear();
