@@ -77,6 +77,44 @@ fn hash2(a: u32, b: u32) -> u32 {
     (h ^ (h >> 13)).wrapping_mul(0x297A_2D39) ^ (h >> 16)
 }
 
+/// Multiplier of the rolling hashes (odd, so the hash is a bijection of its last term).
+const ROLL: u32 = 0x2F0F_3A57;
+
+/// A polynomial hash of the last `n` bytes (`sum b_i * ROLL^(n-1-i)` mod 2^32, bytes before the start being 0),
+/// updated in constant time per byte.
+struct Rolling {
+    h: u32,
+    /// `ROLL^n`, the weight the leaving byte had.
+    out: u32,
+    n: u32,
+}
+
+impl Rolling {
+    fn new(n: u32) -> Self {
+        Self {
+            h: 0,
+            out: (0..n).fold(1u32, |p, _| p.wrapping_mul(ROLL)),
+            n,
+        }
+    }
+
+    /// Appends `new`; `old` is the byte now `n + 1` back, leaving the window.
+    #[inline]
+    fn push(&mut self, new: u8, old: u8) {
+        self.h = self
+            .h
+            .wrapping_mul(ROLL)
+            .wrapping_add(new.into())
+            .wrapping_sub(u32::from(old).wrapping_mul(self.out));
+    }
+
+    /// The hash, mixed so that all its bits depend on all the bytes.
+    #[inline]
+    fn get(&self) -> u32 {
+        hash2(self.h, self.n)
+    }
+}
+
 /// Bucket of a match length: exact below 16, then logarithmic; at most 31.
 fn length_bucket(len: u32) -> u32 {
     if len < 16 {
@@ -90,6 +128,7 @@ fn length_bucket(len: u32) -> u32 {
 /// predicts the bit that followed it, with a confidence learned per match length.
 struct MatchModel {
     min_len: usize,
+    roll: Rolling,
     index: Vec<u32>,
     index_mask: u32,
     /// Position in the history of the predicted byte, and the current match length (0 = none).
@@ -104,6 +143,7 @@ impl MatchModel {
     fn new(min_len: usize, index_bits: u8, limit: u32) -> Self {
         Self {
             min_len,
+            roll: Rolling::new(min_len as u32),
             index: vec![0; 1 << index_bits],
             index_mask: (1 << index_bits) - 1,
             ptr: 0,
@@ -122,12 +162,11 @@ impl MatchModel {
         } else {
             self.len = 0;
         }
-        if pos as usize >= self.min_len {
-            let mut h = 0u32;
-            for i in 1..=self.min_len as u32 {
-                h = hash2(h, u32::from(at(pos.wrapping_sub(i))));
-            }
-            let slot = (h & self.index_mask) as usize;
+        let n = self.min_len as u32;
+        self.roll
+            .push(at(pos.wrapping_sub(1)), if pos > n { at(pos - 1 - n) } else { 0 });
+        if pos >= n {
+            let slot = (self.roll.get() & self.index_mask) as usize;
             if self.len == 0 {
                 let cand = self.index[slot];
                 // Candidates must lie inside the history still held, and be verified backwards.
@@ -241,6 +280,8 @@ pub struct ByteModel {
     word: u32,
     word1: u32,
     record: RecordDetector,
+    /// Hashes of the last 12, 16, 20 and 24 bytes.
+    long: [Rolling; 4],
     /// The byte that followed the last occurrence of each order-1 and order-2 context.
     next1: Vec<u8>,
     next2: Vec<u8>,
@@ -313,6 +354,7 @@ impl ByteModel {
             word: 0,
             word1: 0,
             record: RecordDetector::new(),
+            long: [12, 16, 20, 24].map(Rolling::new),
             next1: vec![0; 1 << 8],
             next2: vec![0; 1 << 16],
             next3: vec![0; 1 << 16],
@@ -345,10 +387,6 @@ impl ByteModel {
         }
     }
 
-    fn hash_last(&self, n: u32) -> u32 {
-        (1..=n).fold(n, |h, d| hash2(h, self.back(d)))
-    }
-
     /// Recomputes the byte-level hash of every hashed context after a byte boundary.
     fn byte_contexts(&mut self) {
         let c4 = self.c4;
@@ -372,10 +410,10 @@ impl ByteModel {
                 ctx::RECORD_ABOVE => hash2(above | above2 << 8, rlen),
                 ctx::RECORD_LEFT => hash2(above | (c4 & 0xFF) << 8, rlen),
                 ctx::RECORD_COLUMN => hash2(col | (c4 & 0xFF) << 16, rlen),
-                ctx::O12 => self.hash_last(12),
-                ctx::O16 => self.hash_last(16),
-                ctx::O20 => self.hash_last(20),
-                ctx::O24 => self.hash_last(24),
+                ctx::O12 => self.long[0].get(),
+                ctx::O16 => self.long[1].get(),
+                ctx::O20 => self.long[2].get(),
+                ctx::O24 => self.long[3].get(),
                 ctx::SPARSE23 => c4 & 0xFF_FF00,
                 ctx::ALIGN1 => (c4 & 0xFF) | (self.pos & 3) << 8,
                 ctx::ALIGN2 => (c4 & 0xFFFF) | (self.pos & 3) << 16,
@@ -571,6 +609,10 @@ impl ByteModel {
             self.word = 0;
         }
         self.record.update(byte, self.pos);
+        for i in 0..self.long.len() {
+            let old = self.back(self.long[i].n + 1) as u8;
+            self.long[i].push(byte, old);
+        }
         self.mm.update_byte(&self.hist, self.hist_mask, self.pos);
         if let Some(mm) = &mut self.mm_long {
             mm.update_byte(&self.hist, self.hist_mask, self.pos);
