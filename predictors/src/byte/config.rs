@@ -96,7 +96,8 @@ impl Default for ByteModelConfig {
         Self {
             hash_bits: 23,
             history_bits: 24,
-            contexts: ctx::ALL & !(ctx::O5 | ctx::O24 | ctx::LOW_NIBBLES),
+            // Off by default: measured not to pay for their time (the match models cover long repeats).
+            contexts: ctx::ALL & !(ctx::O3 | ctx::O5 | ctx::O16 | ctx::O20 | ctx::O24 | ctx::ALIGN2 | ctx::LOW_NIBBLES),
             match_min: 5,
             long_match_min: 24,
             mixer_rate: 16,

@@ -263,7 +263,7 @@ pub struct ByteModel {
     ctx_hash: Vec<u32>,
     ctx_nib: Vec<u32>,
     slot: Vec<usize>,
-    /// Per input of the state-history kind (order 0, direct, hashed): the state index of the current bit.
+    /// Per direct or hashed context: the index in `states` of the current bit's state.
     loc: Vec<usize>,
     maps: Vec<StateMap>,
     o0_map: StateMap,
@@ -282,7 +282,7 @@ pub struct ByteModel {
     record: RecordDetector,
     /// Hashes of the last 12, 16, 20 and 24 bytes.
     long: [Rolling; 4],
-    /// The byte that followed the last occurrence of each order-1 and order-2 context.
+    /// The byte that followed the last occurrence of each order-1, order-2 and (hashed) order-3 context.
     next1: Vec<u8>,
     next2: Vec<u8>,
     next3: Vec<u8>,
@@ -292,7 +292,6 @@ pub struct ByteModel {
     apm1: Apm,
     apm2: Apm,
     apm3: Apm,
-    pr_mix: i32,
     lg: &'static Logistic,
     st: &'static StateTable,
 }
@@ -368,7 +367,6 @@ impl ByteModel {
             apm1: Apm::new(1024, cfg.apm_rate.into()),
             apm2: Apm::new(1 << 16, cfg.apm_rate.into()),
             apm3: Apm::new(64 * 256, cfg.apm_rate.into()),
-            pr_mix: 2048,
             lg: Logistic::get(),
             st,
         };
@@ -522,7 +520,6 @@ impl ByteModel {
         self.mixer
             .select(5, ((self.c4 >> 8) & 0xFF) as usize * 8 + self.bitpos as usize);
         let pr = self.mixer.p();
-        self.pr_mix = pr;
         let a1 = self.apm1.p(pr, ((self.pos & 3) as usize) << 8 | c0);
         let a2 = self.apm2.p(pr, (c1 as usize) << 8 | c0);
         let a3 = self.apm3.p(pr, sel << 8 | c0);
