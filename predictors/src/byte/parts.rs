@@ -164,10 +164,12 @@ impl Mixer {
 }
 
 /// Secondary estimation: refines a probability given a context, by interpolating between 33 learned nodes
-/// over the stretched input. Nodes hold 16-bit probabilities; only the nearer node learns.
+/// over the stretched input. Nodes hold 16-bit probabilities; both nodes learn in proportion to their share.
 pub struct Apm {
     t: Vec<u16>,
+    /// The lower node of the last lookup, and the upper node's share (out of 128).
     index: usize,
+    share: i32,
     rate: u32,
     lg: &'static Logistic,
 }
@@ -178,7 +180,13 @@ impl Apm {
         let t = (0..contexts * 33)
             .map(|i| (lg.squash((i % 33) as i32 * 128 - 2048) * 16) as u16)
             .collect();
-        Self { t, index: 0, rate, lg }
+        Self {
+            t,
+            index: 0,
+            share: 0,
+            rate,
+            lg,
+        }
     }
 
     /// Starts loading context `cx`'s nodes into the cache.
@@ -195,14 +203,18 @@ impl Apm {
         let lo = s >> 7;
         let w = (s & 127) as u32;
         let base = cx * 33 + lo;
-        self.index = base + usize::from(w >= 64);
+        self.index = base;
+        self.share = w as i32;
         (u32::from(self.t[base]) * (128 - w) + u32::from(self.t[base + 1]) * w) >> 7
     }
 
     #[inline]
     pub fn update(&mut self, bit: u32) {
         let target = if bit != 0 { 65_535 } else { 0 };
-        let v = &mut self.t[self.index];
-        *v = (i32::from(*v) + ((target - i32::from(*v)) >> self.rate)) as u16;
+        for (i, share) in [(self.index, 128 - self.share), (self.index + 1, self.share)] {
+            let v = &mut self.t[i];
+            // The step is at most an eighth of the distance to the target, so the node stays in 0..=65535.
+            *v = (i32::from(*v) + (((target - i32::from(*v)) * share) >> (6 + self.rate))) as u16;
+        }
     }
 }
