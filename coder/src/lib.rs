@@ -1,11 +1,13 @@
 //! Entropy coding for a model-driven lossless compressor.
 //!
-//! The crate knows nothing of tokens or models; it owns two things:
+//! The crate knows nothing of tokens or models; it owns three things:
 //!
 //! * [`cdf`]: turning an arbitrary vector of weights into a cumulative
 //!   frequency table totalling `2^24` to `2^28` in which every symbol can be
 //!   coded. The rules are exact and platform independent, because the encoder
 //!   and the decoder must rebuild bit-identical tables from the same weights.
+//! * [`binary`]: a carry-less 32-bit binary arithmetic coder for models that
+//!   predict one bit at a time (16-bit probabilities, byte-wise output).
 //! * [`coder`]: a 32-bit arithmetic coder that codes one symbol at a time
 //!   against such a table (or against any `(start, freq)` interval out of
 //!   a power of two up to `2^28`).
@@ -14,9 +16,11 @@
 //! decodes to some symbols, and detecting that is left to the caller's
 //! checksums (helped by [`Decoder::bits_past_end`] for truncation).
 
+pub mod binary;
 pub mod cdf;
 pub mod coder;
 
+pub use binary::{BinaryDecoder, BinaryEncoder};
 pub use cdf::{Cdf, CdfError};
 pub use coder::{Decoder, Encoder};
 

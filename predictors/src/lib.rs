@@ -6,8 +6,11 @@
 //! softmax, and the online predictors mixed with the LM: token n-grams, the match model, the bias head, the mixers,
 //! the final adaptive probability map and the confidence-skip policy ([`Predictor`]). It knows nothing of files,
 //! containers or arithmetic coding.
+//!
+//! The [`byte`] module is a separate, self-contained byte-level context-mixing model for binary and non-LM data.
 
 mod apm;
+pub mod byte;
 mod config;
 mod fake;
 #[cfg(feature = "llama")]
