@@ -8,13 +8,15 @@
 //! KV cache type) comes from the header on decode, never from the decoder's own settings.
 
 use crate::container::{
-    cdf_precision_bits, checksum, read_frame, ChunkEntry, FrameBody, FrameHeader, FrameRef, ModelParams, FORMAT_VERSION,
+    cdf_precision_bits, checksum, read_frame, ByteParams, ChunkEntry, FrameBody, FrameHeader, FrameRef, ModelParams,
+    FORMAT_VERSION,
 };
 use crate::newlines::{crlf_to_lf, lf_to_crlf};
 use crate::plan::chunk_sizes;
 use crate::tokenizer::{binary_fraction, tokenize};
 use crate::Error;
 use nacz_coder::{Cdf, Decoder, Encoder};
+use nacz_predictors::byte::ByteModelConfig;
 use nacz_predictors::{LaneFeed, LanguageModel, MixerKind, Predictor, PredictorConfig, SessionConfig, TokenId};
 
 /// Settings a user can choose when compressing; all of them land in the header.
@@ -23,6 +25,9 @@ pub struct CompressSettings {
     pub session: SessionConfig,
     pub predictors: PredictorConfig,
     pub min_chunk_tokens: u32,
+    /// Whether a frame may be coded by the byte model (binary frames, and text frames where it does better);
+    /// off, binary frames are stored and text frames always go through the language model.
+    pub byte_model: bool,
 }
 
 /// The predictors `nacz compress` uses by default (`--predictors all`), chosen by measurement (README).
@@ -106,12 +111,31 @@ impl CompressSettings {
             session,
             predictors,
             min_chunk_tokens,
+            byte_model: true,
         }
     }
 }
 
-/// Frames with more binary bytes (invalid UTF-8, control bytes) than this fraction are stored: the model predicts
-/// binary data badly and slowly (one decode per byte).
+/// Text frames at least this long are first sampled to decide whether the LM can beat the byte model.
+const SAMPLE_FROM: usize = 64 << 10;
+/// Bytes of that sample: about a thousand tokens, seconds of LM time.
+const SAMPLE_BYTES: usize = 4 << 10;
+
+/// The longest prefix of `text` of at most `len` bytes that does not cut a UTF-8 sequence.
+fn utf8_prefix(text: &[u8], len: usize) -> &[u8] {
+    let mut end = len.min(text.len());
+    // A UTF-8 sequence has at most three continuation bytes.
+    for _ in 0..3 {
+        if end == 0 || end == text.len() || text[end] & 0xC0 != 0x80 {
+            break;
+        }
+        end -= 1;
+    }
+    &text[..end]
+}
+
+/// Frames with more binary bytes (invalid UTF-8, control bytes) than this fraction go to the byte model alone:
+/// the language model predicts binary data badly and slowly (one decode per byte).
 const MAX_BINARY_FRACTION: f64 = 0.1;
 
 /// Progress reports: a frame's token and byte counts, then tokens coded so far in it and the bits written
@@ -253,13 +277,56 @@ impl Engine {
         content: &[u8],
         progress: &mut dyn Progress,
     ) -> Result<CompressedFrame, Error> {
-        if content.is_empty() || binary_fraction(content) > MAX_BINARY_FRACTION {
-            return Ok(CompressedFrame {
-                bytes: stored_frame(content),
-                tokens: 0,
-                skipped: 0,
-            });
+        let without_lm = |bytes| CompressedFrame {
+            bytes,
+            tokens: 0,
+            skipped: 0,
+        };
+        if content.is_empty() {
+            return Ok(without_lm(stored_frame(content)));
         }
+        if !settings.byte_model {
+            if binary_fraction(content) > MAX_BINARY_FRACTION {
+                return Ok(without_lm(stored_frame(content)));
+            }
+            return self.lm_frame(settings, content, stored_frame(content), progress);
+        }
+        if binary_fraction(content) > MAX_BINARY_FRACTION {
+            return Ok(without_lm(self.byte_frame(content, progress)?));
+        }
+        // The byte model costs well under 1% of the LM's time, so it always runs; its frame is written where it
+        // is smaller. On a long frame, a short sample decides first whether the LM can win at all: text the LM
+        // does not know (DNA, tables of numbers) would cost it hours for nothing.
+        let by_bytes = self.byte_frame(content, &mut NoProgress)?;
+        if content.len() >= SAMPLE_FROM {
+            let sample = utf8_prefix(content, SAMPLE_BYTES);
+            let lm_sample = self.lm_frame(settings, sample, stored_frame(sample), &mut NoProgress)?;
+            let sample_bytes = self.byte_frame(sample, &mut NoProgress)?;
+            // Bits per byte of the coded payloads, headers aside.
+            let bpb = |frame: &[u8], len: usize| {
+                let header_len = FrameHeader::announced_len(frame).unwrap_or(0);
+                8.0 * (frame.len() - header_len) as f64 / len as f64
+            };
+            // The byte model wins if it beats the LM's cold sample either over the whole frame or on the same
+            // cold sample. (The LM also learns as it goes, so a win of the byte model by learning alone may
+            // occasionally cost some ratio; never correctness.)
+            let lm_bpb = bpb(&lm_sample.bytes, sample.len());
+            let byte_bpb = bpb(&by_bytes, content.len()).min(bpb(&sample_bytes, sample.len()));
+            if byte_bpb <= lm_bpb {
+                return Ok(without_lm(by_bytes));
+            }
+        }
+        self.lm_frame(settings, content, by_bytes, progress)
+    }
+
+    /// The content as a token frame, or `fallback` (another frame for the same content) where that is smaller.
+    fn lm_frame(
+        &mut self,
+        settings: &CompressSettings,
+        content: &[u8],
+        fallback: Vec<u8>,
+        progress: &mut dyn Progress,
+    ) -> Result<CompressedFrame, Error> {
         let lf_text = crlf_to_lf(content);
         let tokens = tokenize(self.lm_for(None)?, lf_text.as_deref().unwrap_or(content));
         let sizes = chunk_sizes(tokens.len() as u64, settings.session.lanes, settings.min_chunk_tokens);
@@ -316,15 +383,55 @@ impl Engine {
             content_checksum: checksum(content),
         });
         let mut bytes = FrameHeader::write_frame(content.len() as u64, body, &payload);
-        // A stored frame's header length does not depend on the content, so no copy is needed to compare.
-        let stored_len = FrameHeader::write_frame(content.len() as u64, FrameBody::Stored, &[]).len() + content.len();
-        if bytes.len() >= stored_len {
-            bytes = stored_frame(content);
+        if fallback.len() < bytes.len() {
+            bytes = fallback;
         }
         Ok(CompressedFrame {
             bytes,
             tokens: tokens.len() as u64,
             skipped,
+        })
+    }
+
+    /// The content as a byte-model frame, or stored where that is no larger.
+    fn byte_frame(&mut self, content: &[u8], progress: &mut dyn Progress) -> Result<Vec<u8>, Error> {
+        let config = ByteModelConfig::for_input_len(content.len() as u64);
+        self.check_byte_memory("compressing with these settings", &config, content.len() as u64)?;
+        progress.frame_started(content.len() as u64, content.len() as u64);
+        let stream = crate::bytes::encode(&config, content, |done| progress.tokens_coded(done, 0.0));
+        let body = FrameBody::Bytes(ByteParams {
+            config,
+            stream_len: stream.len() as u64,
+            content_checksum: checksum(content),
+        });
+        let bytes = FrameHeader::write_frame(content.len() as u64, body, &stream);
+        // A stored frame's header length does not depend on the content, so no copy is needed to compare.
+        let stored_len = FrameHeader::write_frame(content.len() as u64, FrameBody::Stored, &[]).len() + content.len();
+        Ok(if bytes.len() < stored_len {
+            bytes
+        } else {
+            stored_frame(content)
+        })
+    }
+
+    /// Refuses a byte-model frame whose model and content would need more than the memory limit.
+    fn check_byte_memory(&self, action: &'static str, config: &ByteModelConfig, content_len: u64) -> Result<(), Error> {
+        let model_bytes = config.memory_bytes();
+        let content_bytes = 2 * content_len;
+        let needed = model_bytes + content_bytes;
+        if needed <= self.memory_limit {
+            return Ok(());
+        }
+        let mib = |b: u64| b.div_ceil(1 << 20);
+        Err(Error::MemoryLimit {
+            action,
+            needed,
+            limit: self.memory_limit,
+            detail: format!(
+                "{} MiB for the byte model, {} MiB for the content",
+                mib(model_bytes),
+                mib(content_bytes)
+            ),
         })
     }
 
@@ -344,6 +451,20 @@ impl Engine {
             FrameBody::Modeled(params) => {
                 let header = &frame.header;
                 self.decode_modeled(header.content_len, header.version, params, frame.payload, out, progress)
+            }
+            FrameBody::Bytes(params) => {
+                let len = frame.header.content_len;
+                self.check_byte_memory("decoding this frame", &params.config, len)?;
+                progress.frame_started(len, len);
+                let start = out.len();
+                crate::bytes::decode(&params.config, frame.payload, len as usize, out, |done| {
+                    progress.tokens_coded(done, 0.0)
+                });
+                if checksum(&out[start..]) != params.content_checksum {
+                    out.truncate(start);
+                    return Err(Error::Diverged);
+                }
+                Ok(())
             }
         }
     }

@@ -1,6 +1,8 @@
-//! The nacz container, format version 5 (specified in `format-spec/nacz-format.md`); version-1 frames (the LM
-//! alone, no predictor block), version-2 frames (no context-gap field), version-3 frames (no line-ending flag) and
-//! version-4 frames (no multi-context mixer or probability map) are still read.
+//! The nacz container, format version 6 (specified in `format-spec/nacz-format.md`): stored frames, token frames
+//! (the LM and its predictors) and, since version 6, byte-model frames (binary data). Version-1 frames (the LM
+//! alone, no predictor block), version-2 frames (no context-gap field), version-3 frames (no line-ending flag),
+//! version-4 frames (no multi-context mixer or probability map) and version-5 frames (no byte-model frames) are
+//! still read.
 //!
 //! A file is one or more frames; frames concatenate. Each frame holds one slice of the input and is checked on its
 //! own: one frame checksum covers every header and payload byte, so integrity is verified in milliseconds without
@@ -9,13 +11,14 @@
 //! byte of it shows in the ratio. Parsing does no I/O and checks every limit before allocating.
 
 use byteorder::{ByteOrder, LittleEndian as LE};
+use nacz_predictors::byte::{ByteModelConfig, BYTE_CONFIG_LEN};
 use nacz_predictors::{MixerKind, PredictorConfig, SessionConfig};
 use xxhash_rust::xxh3::Xxh3;
 
 /// "NACZ".
 pub const MAGIC: [u8; 4] = *b"NACZ";
 /// The version this nacz writes.
-pub const FORMAT_VERSION: u8 = 5;
+pub const FORMAT_VERSION: u8 = 6;
 /// The oldest version it still reads: version-1 modeled frames have no predictor block and mean the LM alone.
 pub const OLDEST_READABLE_VERSION: u8 = 1;
 /// Magic, version, descriptor.
@@ -25,7 +28,8 @@ pub const MAX_HEADER_LEN: usize = 1 << 16;
 pub const MAX_CHUNKS: usize = 256;
 /// Frames never hold more input than this, so a reader's memory stays bounded.
 pub const MAX_FRAME_CONTENT: u64 = 1 << 30;
-/// A modeled frame's payload is never larger than its content (it would be stored instead) plus this slack.
+/// A modeled or byte-model frame's payload is never larger than its content (it would be stored instead) plus
+/// this slack.
 const PAYLOAD_SLACK: u64 = 1 << 16;
 /// Bytes of a frame that come before the header length is known: magic, version, descriptor, longest varint.
 pub const MAX_FRAME_PREFIX: usize = PREFIX_LEN + 10;
@@ -72,6 +76,19 @@ pub enum FrameBody {
     Stored,
     /// Tokens coded with the model's predictions, one arithmetic-coded stream per chunk.
     Modeled(ModelParams),
+    /// Bytes coded bit by bit with the byte-level context-mixing model; since version 6.
+    Bytes(ByteParams),
+}
+
+/// A byte-model frame's parameters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ByteParams {
+    /// Every parameter of the byte model.
+    pub config: ByteModelConfig,
+    /// Length of the coded stream (the payload).
+    pub stream_len: u64,
+    /// Checksum of the frame's content, checked after decoding.
+    pub content_checksum: u32,
 }
 
 /// Everything that can change a probability, plus what is needed to rebuild the decode calls.
@@ -125,6 +142,8 @@ fn checksum_parts(parts: &[&[u8]]) -> u32 {
 
 const KIND_STORED: u8 = 0;
 const KIND_MODELED: u8 = 1;
+/// Since version 6.
+const KIND_BYTES: u8 = 2;
 const KIND_MASK: u8 = 0b11;
 const FLAG_FLASH_ATTENTION: u8 = 1 << 2;
 const FLAG_KV_Q8: u8 = 1 << 3;
@@ -137,6 +156,7 @@ impl FrameHeader {
         match &self.body {
             FrameBody::Stored => self.content_len,
             FrameBody::Modeled(p) => p.chunks.iter().map(|c| u64::from(c.stream_len)).sum(),
+            FrameBody::Bytes(p) => p.stream_len,
         }
     }
 
@@ -183,6 +203,12 @@ impl FrameHeader {
                 put_varint(&mut fields, u64::from(c.tokens));
                 put_varint(&mut fields, u64::from(c.stream_len));
             }
+            fields.extend_from_slice(&p.content_checksum.to_le_bytes());
+        }
+        if let FrameBody::Bytes(p) = &body {
+            descriptor = KIND_BYTES;
+            fields.extend_from_slice(&p.config.to_bytes());
+            put_varint(&mut fields, p.stream_len);
             fields.extend_from_slice(&p.content_checksum.to_le_bytes());
         }
         let mut out = Vec::with_capacity(fields.len() + 16 + payload.len());
@@ -260,6 +286,15 @@ impl FrameHeader {
                 ))
             }
             KIND_MODELED => FrameBody::Modeled(read_model_params(&mut r, version, descriptor, content_len)?),
+            KIND_BYTES if version >= 6 => {
+                if descriptor != KIND_BYTES {
+                    return Err(field(
+                        "descriptor",
+                        format!("flags {descriptor:#04x} on a byte-model frame"),
+                    ));
+                }
+                FrameBody::Bytes(read_byte_params(&mut r)?)
+            }
             other => return Err(FormatError::UnknownKind(other)),
         };
         if !r.buf.is_empty() {
@@ -272,13 +307,13 @@ impl FrameHeader {
             body,
             frame_checksum,
         };
-        if let FrameBody::Modeled(_) = header.body {
-            if header.payload_len() > content_len + PAYLOAD_SLACK {
-                return Err(field(
-                    "chunk table",
-                    "the streams are longer than any valid frame's".into(),
-                ));
-            }
+        let streams = match header.body {
+            FrameBody::Stored => None,
+            FrameBody::Modeled(_) => Some("chunk table"),
+            FrameBody::Bytes(_) => Some("stream length"),
+        };
+        if let Some(what) = streams.filter(|_| header.payload_len() > content_len + PAYLOAD_SLACK) {
+            return Err(field(what, "the streams are longer than any valid frame's".into()));
         }
         Ok((header, header_len))
     }
@@ -355,6 +390,18 @@ fn read_model_params(
         min_chunk_tokens,
         crlf: descriptor & FLAG_CRLF != 0,
         chunks,
+        content_checksum,
+    })
+}
+
+fn read_byte_params(r: &mut Reader<'_>) -> Result<ByteParams, FormatError> {
+    let config = ByteModelConfig::from_bytes(r.take(BYTE_CONFIG_LEN, "byte model")?)
+        .map_err(|e| field("byte model", e.to_string()))?;
+    let stream_len = r.varint("stream length")?;
+    let content_checksum = r.u32("content checksum")?;
+    Ok(ByteParams {
+        config,
+        stream_len,
         content_checksum,
     })
 }

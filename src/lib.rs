@@ -2,10 +2,14 @@
 //! language model (SmolLM2 through llama.cpp) running several chunks in lockstep lanes, and coded with a 28-bit-CDF
 //! arithmetic coder into a versioned, checksummed container.
 //!
-//! Modules: [`tokenizer`] (byte-exact tokens), [`plan`] (chunk plan), [`codec`] (lanes, prediction, coding),
+//! Binary frames skip the language model: a byte-level context-mixing model codes them bit by bit ([`bytes`]).
+//!
+//! Modules: [`tokenizer`] (byte-exact tokens), [`plan`] (chunk plan), [`codec`] (lanes, prediction, coding, the
+//! choice of frame kind), [`bytes`] (byte-model frames),
 //! [`container`] (the file format), [`model`] (finding and fingerprinting model files), [`newlines`] (CRLF text
 //! modeled as LF), [`stream`] (files and pipes in frames).
 
+pub mod bytes;
 pub mod codec;
 pub mod container;
 pub mod model;

@@ -182,6 +182,9 @@ enum Command {
         /// Input bytes per frame.
         #[arg(long, default_value_t = FRAME_BYTES, hide = true)]
         frame_bytes: usize,
+        /// Never code a frame with the byte model: binary frames are stored, text frames always use the LM.
+        #[arg(long, hide = true)]
+        no_byte_model: bool,
         #[command(flatten)]
         predictors: PredictorArgs,
     },
@@ -233,6 +236,7 @@ fn main() -> ExitCode {
             kv_q8,
             attention,
             frame_bytes,
+            no_byte_model,
             predictors,
         } => {
             let predictors = match predictors.config() {
@@ -242,7 +246,7 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            let settings = CompressSettings::new(
+            let mut settings = CompressSettings::new(
                 SessionConfig {
                     lanes,
                     window,
@@ -255,6 +259,7 @@ fn main() -> ExitCode {
                 predictors,
                 min_chunk_tokens,
             );
+            settings.byte_model = !no_byte_model;
             if let Err(e) = check_settings(&settings, frame_bytes) {
                 eprintln!("nacz: {e}");
                 return ExitCode::FAILURE;
@@ -697,6 +702,24 @@ fn info_one(input: &Option<PathBuf>) -> Result<(), Error> {
             original += h.content_len;
             match &h.body {
                 FrameBody::Stored => lines.push(format!("  frame {index}: stored, {} bytes", h.content_len)),
+                FrameBody::Bytes(p) => {
+                    let c = &p.config;
+                    lines.push(format!(
+                        "  frame {index}: {} bytes, byte model, {} bytes coded\n    byte model: 2^{} hashed slots, \
+                         2^{}-byte history, contexts {:#010x}, matches from {} and {} bytes, mixer rate {}, \
+                         state limit {}, SSE rate {}",
+                        h.content_len,
+                        frame.payload.len(),
+                        c.hash_bits,
+                        c.history_bits,
+                        c.contexts,
+                        c.match_min,
+                        c.long_match_min,
+                        c.mixer_rate,
+                        c.state_limit,
+                        c.apm_rate
+                    ))
+                }
                 FrameBody::Modeled(p) => {
                     let t: u64 = p.chunks.iter().map(|c| u64::from(c.tokens)).sum();
                     tokens += t;

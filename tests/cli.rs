@@ -128,8 +128,31 @@ fn missing_input_and_unknown_suffix_are_errors() {
 #[test]
 fn info_and_quick_test_need_no_model() {
     let dir = tempfile::tempdir().unwrap();
-    let compressed = nacz(dir.path(), &["compress", "--lanes", "2"], &TEXT.repeat(200)).stdout;
+    let compressed = nacz(
+        dir.path(),
+        &["compress", "--lanes", "2", "--no-byte-model"],
+        &TEXT.repeat(200),
+    )
+    .stdout;
     fs::write(dir.path().join("t.nacz"), &compressed).unwrap();
+    // Binary input goes to the byte model, which needs no language model either way.
+    let binary: Vec<u8> = (0..20_000u32).map(|i| (i % 251) as u8 ^ (i >> 9) as u8).collect();
+    let compressed_binary = nacz(dir.path(), &["compress"], &binary).stdout;
+    fs::write(dir.path().join("b.nacz"), &compressed_binary).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_nacz"))
+        .args(["--model", "/nonexistent.gguf", "decompress", "-c", "b.nacz"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(out.stdout, binary);
+    let info = Command::new(env!("CARGO_BIN_EXE_nacz"))
+        .args(["info", "b.nacz"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let info = String::from_utf8_lossy(&info.stdout);
+    assert!(info.contains("byte model, ") && info.contains("2^"), "{info}");
     // A model path that does not exist proves neither command loads one.
     for args in [&["info", "t.nacz"][..], &["test", "--quick", "t.nacz"]] {
         let out = Command::new(env!("CARGO_BIN_EXE_nacz"))
@@ -144,7 +167,7 @@ fn info_and_quick_test_need_no_model() {
             let original = format!("original {} bytes", TEXT.len() * 200);
             for needle in [
                 original.as_str(),
-                "format version 5,",
+                "format version 6,",
                 "mixer multi",
                 "probability map",
                 "model sha256 66616b65…",

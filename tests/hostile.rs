@@ -8,29 +8,53 @@ mod util;
 use std::path::{Path, PathBuf};
 
 use nacz::codec::Engine;
-use nacz::container::{FormatError, FrameHeader};
+use nacz::container::{FormatError, FrameBody, FrameHeader};
 use nacz::{stream, Error};
 use nacz_predictors::FakeLm;
-use util::{compress_with, decompress, decompress_with, forge, reseal, settings, text};
+use util::{compress_with, decompress, decompress_with, forge, reseal, settings, settings_with_byte_model, text};
 
 fn golden_errors() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden-errors")
 }
 
-/// The valid frame every forged file starts from: three chunks of fake-model text.
+/// The valid frame most forged files start from: three chunks of fake-model text (token frames only).
 fn original() -> (Vec<u8>, Vec<u8>) {
     let input = text(2_000);
     let frame = compress_with(&input, &settings(3, 64, 16), 1 << 20);
     (input, frame)
 }
 
+/// A valid byte-model frame: binary records.
+fn original_bytes() -> (Vec<u8>, Vec<u8>) {
+    let input: Vec<u8> = (0..3_000u32)
+        .flat_map(|i| [(i % 9) as u8, 0, (i >> 3) as u8, 0xFF])
+        .collect();
+    let frame = compress_with(&input, &settings_with_byte_model(3, 64, 16), 1 << 20);
+    assert!(matches!(FrameHeader::read(&frame).unwrap().0.body, FrameBody::Bytes(_)));
+    (input, frame)
+}
+
 /// Each forged file, how it was made from [`original`]'s frame, and the error it must fail with.
 type Check = fn(&Error) -> bool;
-fn forgeries(frame: &[u8]) -> Vec<(&'static str, Vec<u8>, Check)> {
+fn forgeries(frame: &[u8], byte_frame: &[u8]) -> Vec<(&'static str, Vec<u8>, Check)> {
     let (_, header_len) = FrameHeader::read(frame).unwrap();
     let mut flipped_payload = frame.to_vec();
     flipped_payload[header_len + 5] ^= 0x20;
+    let (_, byte_header_len) = FrameHeader::read(byte_frame).unwrap();
+    let mut flipped_bytes = byte_frame.to_vec();
+    flipped_bytes[byte_header_len + 5] ^= 0x20;
+    // The byte model's configuration starts right after the header length and the content length varints.
+    let mut bad_config = byte_frame.to_vec();
+    let config_at = 6 + 1 + varint_len(FrameHeader::read(byte_frame).unwrap().0.content_len);
+    bad_config[config_at + 1] = 30; // hash bits above the model's limit
     vec![
+        ("byte-model-config", reseal(bad_config), |e| {
+            matches!(e, Error::Frame { index: 0, source: FormatError::Field { field: "byte model", reason } }
+                    if reason.contains("hash_bits = 30"))
+        }),
+        ("byte-model-diverged", reseal(flipped_bytes), |e| {
+            matches!(e, Error::Diverged)
+        }),
         (
             "model-mismatch",
             forge(frame, |p| p.model_id = *b"\xb1\x79\xc9\x52"),
@@ -107,12 +131,23 @@ fn forge_unchecked_window(frame: &[u8], lanes: u32, window: u32) -> Vec<u8> {
     reseal([header, payload.to_vec()].concat())
 }
 
+fn varint_len(mut v: u64) -> usize {
+    let mut n = 1;
+    while v >= 0x80 {
+        v >>= 7;
+        n += 1;
+    }
+    n
+}
+
 #[test]
 fn forged_files_fail_with_named_errors() {
     let (input, frame) = original();
     assert_eq!(decompress(&frame).unwrap(), input);
+    let (byte_input, byte_frame) = original_bytes();
+    assert_eq!(decompress(&byte_frame).unwrap(), byte_input);
     let bless = std::env::var_os("NACZ_BLESS").is_some();
-    for (name, forged, expected) in forgeries(&frame) {
+    for (name, forged, expected) in forgeries(&frame, &byte_frame) {
         let path = golden_errors().join(format!("{name}.nacz"));
         if bless {
             std::fs::create_dir_all(golden_errors()).unwrap();
@@ -120,7 +155,7 @@ fn forged_files_fail_with_named_errors() {
         }
         let golden = std::fs::read(&path).unwrap();
         assert_eq!(golden, forged, "{name}: the forgery changed; bless again if on purpose");
-        if name != "huge-window" {
+        if !["huge-window", "byte-model-config"].contains(&name) {
             // Every forgery but the one the header parser refuses passes the quick test: only decoding finds it.
             stream::for_each_frame(&mut &golden[..], |_, _| Ok(())).unwrap();
         }
@@ -151,6 +186,10 @@ fn the_memory_limit_is_the_only_thing_that_refuses_a_large_session() {
         decompress_with(&mut tight, &frame),
         Err(Error::MemoryLimit { .. })
     ));
+    // The byte model's tables count too.
+    let (_, byte_frame) = original_bytes();
+    let err = decompress_with(&mut tight, &byte_frame).unwrap_err().to_string();
+    assert!(err.contains("MiB for the byte model"), "{err}");
 }
 
 /// A small deterministic generator for the mutation harness.
@@ -169,14 +208,16 @@ impl XorShift {
 
 #[test]
 fn resealed_mutations_never_panic() {
-    let (input, frame) = original();
-    let (_, header_len) = FrameHeader::read(&frame).unwrap();
+    let (input, token_frame) = original();
+    let (_, byte_frame) = original_bytes();
     let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
     let mut engine = Engine::with_model(Box::new(FakeLm::new()));
-    // Small enough that no mutated header can make a run slow; the original needs far less.
+    // Small enough that no mutated header can make a run slow; the originals need less.
     engine.set_memory_limit(64 << 20);
     let (mut refused, mut decoded) = (0, 0);
-    for _ in 0..3_000 {
+    for round in 0..3_000 {
+        let frame = if round % 3 == 2 { &byte_frame } else { &token_frame };
+        let (_, header_len) = FrameHeader::read(frame).unwrap();
         let mut bad = frame.clone();
         for _ in 0..1 + rng.below(3) {
             // Mostly the header, where the parameters are.
@@ -205,5 +246,5 @@ fn resealed_mutations_never_panic() {
         }
     }
     assert!(refused > 2_000, "{refused} refused, {decoded} decoded");
-    assert_eq!(decompress(&frame).unwrap(), input);
+    assert_eq!(decompress(&token_frame).unwrap(), input);
 }

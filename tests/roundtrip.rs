@@ -9,7 +9,7 @@ use nacz::container::{FormatError, FrameBody, FrameHeader};
 use nacz::stream;
 use nacz::Error;
 use nacz_predictors::{FakeLm, MixerKind, PredictorConfig};
-use util::{compress_with, decompress, settings, text};
+use util::{compress_with, decompress, settings, settings_with_byte_model, text};
 
 /// Round-trips `input` across lanes × windows × frame sizes, and checks that repeated runs give identical bytes.
 fn assert_round_trips(input: &[u8]) {
@@ -177,9 +177,46 @@ fn random_binary_round_trips() {
         })
         .collect();
     assert_round_trips(&data);
-    // Binary input is stored, so it grows by a header only.
-    let compressed = compress_with(&data, &settings(4, 64, 16), 1 << 20);
+    // Noise barely shrinks: the byte-model frame or the stored one, whichever is smaller, grows by a header at
+    // most.
+    let compressed = compress_with(&data, &settings_with_byte_model(4, 64, 16), 1 << 20);
     assert!(compressed.len() < data.len() + 32);
+    assert!(decompress(&compressed).unwrap() == data);
+}
+
+#[test]
+fn binary_and_unfamiliar_text_go_to_the_byte_model() {
+    let s = settings_with_byte_model(3, 64, 16);
+    let kind = |frame: &[u8]| match FrameHeader::read(frame).unwrap().0.body {
+        FrameBody::Stored => "stored",
+        FrameBody::Modeled(_) => "token",
+        FrameBody::Bytes(_) => "bytes",
+    };
+    // Binary records: the byte model alone, the LM never asked.
+    let binary = records();
+    let compressed = compress_with(&binary, &s, 1 << 20);
+    assert_eq!(kind(&compressed), "bytes");
+    assert!(compressed.len() < binary.len() / 10, "{} bytes", compressed.len());
+    assert!(decompress(&compressed).unwrap() == binary);
+    // 200 kB of DNA-like text is long enough to be sampled first: the byte model wins on the sample, and the LM
+    // never runs on the whole frame.
+    let mut state = 0x2545_F491_4F6C_DD1Du64;
+    let dna: Vec<u8> = (0..200_000)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            b"ACGT"[(state >> 60) as usize & 3]
+        })
+        .collect();
+    let compressed = compress_with(&dna, &s, 1 << 20);
+    assert_eq!(kind(&compressed), "bytes");
+    assert!(compressed.len() < dna.len() / 4 + 1_000, "{} bytes", compressed.len());
+    assert!(decompress(&compressed).unwrap() == dna);
+    // Frames of one stream choose their kinds independently.
+    let mixed = [binary.clone(), text(3_000), dna[..5_000].to_vec()].concat();
+    let compressed = compress_with(&mixed, &s, 9_600);
+    assert!(decompress(&compressed).unwrap() == mixed);
 }
 
 #[test]
@@ -190,7 +227,7 @@ fn text_shrinks_and_uses_lanes() {
     assert!(one.len() < input.len() / 2, "{} bytes", one.len());
     let chunks = |frame: &[u8]| match FrameHeader::read(frame).unwrap().0.body {
         FrameBody::Modeled(params) => params.chunks.len(),
-        FrameBody::Stored => 0,
+        other => panic!("not a token frame: {other:?}"),
     };
     assert_eq!(chunks(&one), 1);
     assert_eq!(chunks(&four), 4, "the 4-lane frame codes four chunks");
@@ -227,7 +264,7 @@ fn every_single_byte_corruption_is_detected() {
                 // latest, by the frame checksum, before any decoding.
                 match i {
                     0..=3 => assert_eq!(*source, FormatError::BadMagic, "byte {i}"),
-                    4 if !(1..=5).contains(&bad[4]) => {
+                    4 if !(1..=6).contains(&bad[4]) => {
                         assert_eq!(*source, FormatError::UnsupportedVersion(bad[4]))
                     }
                     _ if i >= header_len => assert_eq!(*source, FormatError::FrameChecksum, "byte {i}"),
@@ -290,6 +327,26 @@ fn foreign_input_is_refused() {
     }
 }
 
+/// The golden settings with every frame through the language model (no byte-model frames), so the token path
+/// stays pinned.
+fn lm_only_settings() -> CompressSettings {
+    settings(3, 64, 16)
+}
+
+/// Binary records of the kind spreadsheets and object files hold: fixed-width fields, counters, padding.
+fn records() -> Vec<u8> {
+    (0..600u32)
+        .flat_map(|i| {
+            let mut record = vec![0u8; 16];
+            record[..4].copy_from_slice(&i.to_le_bytes());
+            record[4] = (i % 13) as u8;
+            record[8..12].copy_from_slice(&(i * i).to_be_bytes());
+            record[15] = 0xFF;
+            record
+        })
+        .collect()
+}
+
 #[test]
 fn golden_files_decode() {
     let golden = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
@@ -299,34 +356,64 @@ fn golden_files_decode() {
     if std::env::var_os("NACZ_BLESS").is_some() {
         // Regenerate the current version's files after a deliberate format change (which also bumps the format
         // version; the old versions' files stay, to show they still decode).
-        let compressed = compress_with(&crlf_original, &settings(3, 64, 16), 1 << 20);
-        let mut bitflip = compressed.clone();
-        bitflip[compressed.len() - 3] ^= 0x10;
-        std::fs::write(golden.join("fake-lanes3-v5.txt.nacz"), &compressed).unwrap();
-        std::fs::write(golden.join("fake-lanes3-v5-bitflip.txt.nacz"), &bitflip).unwrap();
+        for (name, compressed) in [
+            (
+                "fake-lanes3-v6.txt.nacz",
+                compress_with(&crlf_original, &lm_only_settings(), 1 << 20),
+            ),
+            (
+                "records-v6.bin.nacz",
+                compress_with(&records(), &settings_with_byte_model(3, 64, 16), 1 << 20),
+            ),
+        ] {
+            let mut bitflip = compressed.clone();
+            bitflip[compressed.len() - 3] ^= 0x10;
+            std::fs::write(golden.join(name), &compressed).unwrap();
+            std::fs::write(golden.join(name.replacen("-v6", "-v6-bitflip", 1)), &bitflip).unwrap();
+        }
     }
-    // Format versions 1 (the LM alone), 2 (no context gaps), 3 (no line-ending flag) and 4 (no multi-context
-    // mixer or probability map) still decode.
+    // Format versions 1 (the LM alone), 2 (no context gaps), 3 (no line-ending flag), 4 (no multi-context
+    // mixer or probability map) and 5 (no byte-model frames) still decode.
     let v1 = std::fs::read(golden.join("fake-lanes3-v1.txt.nacz")).unwrap();
     assert_eq!(decompress(&v1).unwrap(), original);
     for version in [2, 3] {
         let older = std::fs::read(golden.join(format!("fake-lanes3-v{version}.txt.nacz"))).unwrap();
         assert_eq!(decompress(&older).unwrap(), original, "version {version}");
     }
-    let v4 = std::fs::read(golden.join("fake-lanes3-v4.txt.nacz")).unwrap();
-    assert_eq!(decompress(&v4).unwrap(), crlf_original, "version 4");
-    let compressed = std::fs::read(golden.join("fake-lanes3-v5.txt.nacz")).unwrap();
+    for version in [4, 5] {
+        let older = std::fs::read(golden.join(format!("fake-lanes3-v{version}.txt.nacz"))).unwrap();
+        assert_eq!(decompress(&older).unwrap(), crlf_original, "version {version}");
+    }
+    let compressed = std::fs::read(golden.join("fake-lanes3-v6.txt.nacz")).unwrap();
     assert_eq!(decompress(&compressed).unwrap(), crlf_original);
     assert!(compressed.len() < v1.len(), "the predictors help on repetitive text");
     // The CRs cost nothing: the CRLF text codes to exactly as many bytes as the LF text.
     assert_eq!(
-        compress_with(&original, &settings(3, 64, 16), 1 << 20).len(),
+        compress_with(&original, &lm_only_settings(), 1 << 20).len(),
         compressed.len()
     );
     // The format and the numerics (fake model, predictors) are pinned: compressing again gives the same bytes.
-    assert_eq!(compress_with(&crlf_original, &settings(3, 64, 16), 1 << 20), compressed);
-    for version in 1..=5 {
-        let must_fail = golden.join(format!("fake-lanes3-v{version}-bitflip.txt.nacz"));
+    assert_eq!(compress_with(&crlf_original, &lm_only_settings(), 1 << 20), compressed);
+    // With the byte model allowed, this repetitive text codes smaller still: the fake model is a weak LM.
+    let either = compress_with(&crlf_original, &settings_with_byte_model(3, 64, 16), 1 << 20);
+    assert!(either.len() < compressed.len());
+    assert_eq!(decompress(&either).unwrap(), crlf_original);
+    // Binary data: a byte-model frame, pinned too.
+    let records_file = std::fs::read(golden.join("records-v6.bin.nacz")).unwrap();
+    let (header, _) = FrameHeader::read(&records_file).unwrap();
+    assert!(matches!(header.body, FrameBody::Bytes(_)), "{:?}", header.body);
+    assert_eq!(decompress(&records_file).unwrap(), records());
+    assert_eq!(
+        compress_with(&records(), &settings_with_byte_model(3, 64, 16), 1 << 20),
+        records_file
+    );
+    let mut must_fail: Vec<String> = (1..=6)
+        .map(|version| format!("fake-lanes3-v{version}-bitflip.txt.nacz"))
+        .collect();
+    must_fail.push("records-v6-bitflip.bin.nacz".into());
+    for name in must_fail {
+        let version = &name;
+        let must_fail = golden.join(&name);
         assert!(
             matches!(
                 decompress(&std::fs::read(must_fail).unwrap()),

@@ -9,8 +9,17 @@ use nacz::stream;
 use nacz_predictors::{FakeLm, SessionConfig};
 
 /// Settings for the fake model: `lanes` lanes, a `window`-token window sliding a quarter at a time, two sink
-/// tokens, the default predictors.
+/// tokens, the default predictors, and every text frame through the language model (no byte-model frames: the
+/// fake model is weak, and the byte model would take over the frames these tests are about).
 pub fn settings(lanes: u32, window: u32, min_chunk_tokens: u32) -> CompressSettings {
+    CompressSettings {
+        byte_model: false,
+        ..settings_with_byte_model(lanes, window, min_chunk_tokens)
+    }
+}
+
+/// [`settings`] with byte-model frames allowed, as `nacz compress` does by default.
+pub fn settings_with_byte_model(lanes: u32, window: u32, min_chunk_tokens: u32) -> CompressSettings {
     CompressSettings::new(
         SessionConfig {
             lanes,
