@@ -1,0 +1,117 @@
+//! A mutation fuzzer for the container parser and the decoders, on the stable toolchain: valid frames (token
+//! frames of the fake model, byte-model frames, stored frames) are mutated (bit flips, byte sets, inserts,
+//! deletes, truncations, mostly in the header), resealed with a recomputed frame checksum, and decoded under a
+//! 64 MiB memory limit. A panic aborts with the seed and iteration that reproduce it; the slowest execution is
+//! reported, so a hang or a blow-up shows.
+//!
+//! `cargo run --release --example fuzz_frames -- [ITERATIONS] [SEED]`
+
+use std::time::{Duration, Instant};
+
+use nacz::codec::{CompressSettings, Engine, NoProgress, DEFAULT_PREDICTORS};
+use nacz::container::{checksum, FrameHeader};
+use nacz::stream;
+use nacz_predictors::{FakeLm, SessionConfig};
+
+struct XorShift(u64);
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
+
+fn compress(input: &[u8], byte_model: bool) -> Vec<u8> {
+    let mut settings = CompressSettings::new(
+        SessionConfig {
+            lanes: 3,
+            window: 64,
+            slide: 16,
+            sink: 2,
+            flash_attention: false,
+            kv_q8: false,
+            max_feed: 1,
+        },
+        DEFAULT_PREDICTORS,
+        16,
+    );
+    settings.byte_model = byte_model;
+    let mut engine = Engine::with_model(Box::new(FakeLm::new()));
+    let mut out = Vec::new();
+    stream::compress(&mut engine, &settings, 1 << 20, &mut &input[..], &mut out, &mut NoProgress)
+        .expect("valid input compresses");
+    out
+}
+
+/// Recomputes the frame checksum of a single (possibly mutated) frame.
+fn reseal(mut frame: Vec<u8>) -> Vec<u8> {
+    if let Ok(header_len) = FrameHeader::announced_len(&frame) {
+        if frame.len() >= header_len {
+            let sum = checksum(&[&frame[..header_len - 4], &frame[header_len..]].concat());
+            frame[header_len - 4..header_len].copy_from_slice(&sum.to_le_bytes());
+        }
+    }
+    frame
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let iterations: u64 = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(100_000);
+    let seed: u64 = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(0x9E37_79B9_7F4A_7C15);
+    let words = "the cat and the hat sat on a mat. The end, ";
+    let text: Vec<u8> = words.bytes().cycle().take(1_500).collect();
+    let records: Vec<u8> = (0..2_000u32).flat_map(|i| [(i % 9) as u8, 0, (i >> 3) as u8, 0xFF]).collect();
+    let seeds = [compress(&text, false), compress(&records, true), compress(b"hi\n", true)];
+    let mut engine = Engine::with_model(Box::new(FakeLm::new()));
+    engine.set_memory_limit(64 << 20);
+    let mut rng = XorShift(seed);
+    let (mut decoded, mut refused) = (0u64, 0u64);
+    let mut slowest = Duration::ZERO;
+    let start = Instant::now();
+    for iteration in 0..iterations {
+        let frame = &seeds[iteration as usize % seeds.len()];
+        let header_len = FrameHeader::announced_len(frame).expect("a valid frame");
+        let mut bad = frame.clone();
+        for _ in 0..1 + rng.below(3) {
+            let at = if rng.below(4) == 0 {
+                rng.below(bad.len())
+            } else {
+                rng.below(header_len.min(bad.len()))
+            };
+            match rng.below(5) {
+                0 => bad[at] ^= 1 << rng.below(8),
+                1 => bad[at] = rng.next() as u8,
+                2 => bad.insert(at, rng.next() as u8),
+                3 if bad.len() > 1 => {
+                    bad.remove(at);
+                }
+                _ => bad.truncate(at.max(1)),
+            }
+        }
+        let bad = reseal(bad);
+        let one = Instant::now();
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let mut out = Vec::new();
+            stream::decompress(&mut engine, &mut &bad[..], Some(&mut out), &mut NoProgress)
+        }));
+        slowest = slowest.max(one.elapsed());
+        match result {
+            Ok(Ok(_)) => decoded += 1,
+            Ok(Err(_)) => refused += 1,
+            Err(_) => {
+                eprintln!("panic at iteration {iteration} with seed {seed:#x}; input: {bad:02x?}");
+                std::process::exit(1);
+            }
+        }
+    }
+    println!(
+        "{iterations} executions in {:.1} s: {refused} refused, {decoded} decoded, no panic; slowest {:.1} ms",
+        start.elapsed().as_secs_f64(),
+        slowest.as_secs_f64() * 1e3
+    );
+}
