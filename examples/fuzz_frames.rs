@@ -43,8 +43,15 @@ fn compress(input: &[u8], byte_model: bool) -> Vec<u8> {
     settings.byte_model = byte_model;
     let mut engine = Engine::with_model(Box::new(FakeLm::new()));
     let mut out = Vec::new();
-    stream::compress(&mut engine, &settings, 1 << 20, &mut &input[..], &mut out, &mut NoProgress)
-        .expect("valid input compresses");
+    stream::compress(
+        &mut engine,
+        &settings,
+        1 << 20,
+        &mut &input[..],
+        &mut out,
+        &mut NoProgress,
+    )
+    .expect("valid input compresses");
     out
 }
 
@@ -62,11 +69,20 @@ fn reseal(mut frame: Vec<u8>) -> Vec<u8> {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let iterations: u64 = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(100_000);
-    let seed: u64 = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(0x9E37_79B9_7F4A_7C15);
+    let seed: u64 = args
+        .get(2)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(0x9E37_79B9_7F4A_7C15);
     let words = "the cat and the hat sat on a mat. The end, ";
     let text: Vec<u8> = words.bytes().cycle().take(1_500).collect();
-    let records: Vec<u8> = (0..2_000u32).flat_map(|i| [(i % 9) as u8, 0, (i >> 3) as u8, 0xFF]).collect();
-    let seeds = [compress(&text, false), compress(&records, true), compress(b"hi\n", true)];
+    let records: Vec<u8> = (0..2_000u32)
+        .flat_map(|i| [(i % 9) as u8, 0, (i >> 3) as u8, 0xFF])
+        .collect();
+    let seeds = [
+        compress(&text, false),
+        compress(&records, true),
+        compress(b"hi\n", true),
+    ];
     let mut engine = Engine::with_model(Box::new(FakeLm::new()));
     engine.set_memory_limit(64 << 20);
     let mut rng = XorShift(seed);

@@ -7,6 +7,7 @@ use std::fs::{self, File};
 use std::io::{self, BufReader, BufWriter, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Mutex;
 use std::time::Instant;
 
 use clap::{Args, Parser, Subcommand};
@@ -212,7 +213,25 @@ const MIN_CHUNK_TOKENS: u32 = 8192;
 /// Tokens at the start of each lane kept in its window for good (attention sinks).
 const SINK_TOKENS: u32 = 4;
 
+/// The temporary output file being written, if any: removed when a signal ends the process, so an interrupted
+/// run leaves neither a partial output nor a temporary file behind.
+static PENDING_OUTPUT: Mutex<Option<PathBuf>> = Mutex::new(None);
+
+/// Ctrl-C, SIGTERM and SIGHUP remove the pending temporary file, then end the process (status 130, as a shell
+/// reports an interrupt).
+fn remove_pending_output_on_signal() {
+    // Failing to install the handler costs only the cleanup; compression itself is unaffected.
+    let _ = ctrlc::set_handler(|| {
+        let pending = PENDING_OUTPUT.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(path) = pending.as_ref() {
+            let _ = fs::remove_file(path);
+        }
+        std::process::exit(130);
+    });
+}
+
 fn main() -> ExitCode {
+    remove_pending_output_on_signal();
     let cli = Cli::parse();
     let global = cli.global.clone();
     let mut failed = false;
@@ -551,9 +570,17 @@ fn write_target(
                 .prefix(".nacz-")
                 .suffix(".tmp")
                 .tempfile_in(dir)?;
+            let pending = |path: Option<PathBuf>| {
+                *PENDING_OUTPUT.lock().unwrap_or_else(|e| e.into_inner()) = path;
+            };
+            pending(Some(tmp.path().to_path_buf()));
             let mut out = BufWriter::with_capacity(1 << 16, tmp);
-            write(&mut out)?;
-            let tmp = out.into_inner().map_err(|e| e.into_error())?;
+            let written = write(&mut out);
+            let tmp = out.into_inner().map_err(|e| e.into_error());
+            // From here on the temporary file is renamed or removed on drop, not by the signal handler.
+            let lock = PENDING_OUTPUT.lock().unwrap_or_else(|e| e.into_inner());
+            written?;
+            let tmp = tmp?;
             tmp.as_file().sync_all()?;
             // Without -f the rename itself refuses an existing target, so a file created meanwhile survives.
             let persisted = if force {
@@ -561,6 +588,8 @@ fn write_target(
             } else {
                 tmp.persist_noclobber(path)
             };
+            drop(lock);
+            pending(None);
             persisted.map_err(|e| match e.error.kind() {
                 io::ErrorKind::AlreadyExists => {
                     Error::Usage(format!("{} already exists (use -f to overwrite)", path.display()))

@@ -199,3 +199,33 @@ fn info_and_quick_test_need_no_model() {
         );
     }
 }
+
+#[test]
+fn a_signal_leaves_neither_output_nor_temporary_file() {
+    let dir = tempfile::tempdir().unwrap();
+    // Binary records: the byte model takes seconds on 3 MB, long enough to be interrupted.
+    let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8 ^ (i >> 11) as u8).collect();
+    fs::write(dir.path().join("big.bin"), &data).unwrap();
+    for signal in ["-TERM", "-INT"] {
+        let child = Command::new(env!("CARGO_BIN_EXE_nacz"))
+            .args(["--model", "@fake", "compress", "big.bin"])
+            .current_dir(dir.path())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        let killed = Command::new("kill")
+            .arg(signal)
+            .arg(child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(130), "{signal}: {}", stderr(&out));
+        let names: Vec<String> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["big.bin"], "{signal}: left behind");
+    }
+}
