@@ -144,6 +144,9 @@ const KIND_STORED: u8 = 0;
 const KIND_MODELED: u8 = 1;
 /// Since version 6.
 const KIND_BYTES: u8 = 2;
+/// Byte-model frames: the model's configuration block is present. Clear: the configuration is the default for the
+/// content length (`ByteModelConfig::for_input_len`), and the 16 bytes are left out.
+const FLAG_BYTE_CONFIG: u8 = 1 << 2;
 const KIND_MASK: u8 = 0b11;
 const FLAG_FLASH_ATTENTION: u8 = 1 << 2;
 const FLAG_KV_Q8: u8 = 1 << 3;
@@ -207,7 +210,10 @@ impl FrameHeader {
         }
         if let FrameBody::Bytes(p) = &body {
             descriptor = KIND_BYTES;
-            fields.extend_from_slice(&p.config.to_bytes());
+            if p.config != ByteModelConfig::for_input_len(content_len) {
+                descriptor |= FLAG_BYTE_CONFIG;
+                fields.extend_from_slice(&p.config.to_bytes());
+            }
             put_varint(&mut fields, p.stream_len);
             fields.extend_from_slice(&p.content_checksum.to_le_bytes());
         }
@@ -287,13 +293,13 @@ impl FrameHeader {
             }
             KIND_MODELED => FrameBody::Modeled(read_model_params(&mut r, version, descriptor, content_len)?),
             KIND_BYTES if version >= 6 => {
-                if descriptor != KIND_BYTES {
+                if descriptor & !FLAG_BYTE_CONFIG != KIND_BYTES {
                     return Err(field(
                         "descriptor",
                         format!("flags {descriptor:#04x} on a byte-model frame"),
                     ));
                 }
-                FrameBody::Bytes(read_byte_params(&mut r)?)
+                FrameBody::Bytes(read_byte_params(&mut r, descriptor & FLAG_BYTE_CONFIG != 0, content_len)?)
             }
             other => return Err(FormatError::UnknownKind(other)),
         };
@@ -394,9 +400,13 @@ fn read_model_params(
     })
 }
 
-fn read_byte_params(r: &mut Reader<'_>) -> Result<ByteParams, FormatError> {
-    let config = ByteModelConfig::from_bytes(r.take(BYTE_CONFIG_LEN, "byte model")?)
-        .map_err(|e| field("byte model", e.to_string()))?;
+fn read_byte_params(r: &mut Reader<'_>, has_config: bool, content_len: u64) -> Result<ByteParams, FormatError> {
+    let config = if has_config {
+        ByteModelConfig::from_bytes(r.take(BYTE_CONFIG_LEN, "byte model")?)
+            .map_err(|e| field("byte model", e.to_string()))?
+    } else {
+        ByteModelConfig::for_input_len(content_len)
+    };
     let stream_len = r.varint("stream length")?;
     let content_checksum = r.u32("content checksum")?;
     Ok(ByteParams {

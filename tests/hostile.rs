@@ -43,10 +43,15 @@ fn forgeries(frame: &[u8], byte_frame: &[u8]) -> Vec<(&'static str, Vec<u8>, Che
     let (_, byte_header_len) = FrameHeader::read(byte_frame).unwrap();
     let mut flipped_bytes = byte_frame.to_vec();
     flipped_bytes[byte_header_len + 5] ^= 0x20;
-    // The byte model's configuration starts right after the header length and the content length varints.
-    let mut bad_config = byte_frame.to_vec();
-    let config_at = 6 + 1 + varint_len(FrameHeader::read(byte_frame).unwrap().0.content_len);
-    bad_config[config_at + 1] = 30; // hash bits above the model's limit
+    // A configuration block the writer would never produce: hash tables above the model's limit.
+    let bad_config = {
+        let (header, header_len) = FrameHeader::read(byte_frame).unwrap();
+        let FrameBody::Bytes(mut params) = header.body else {
+            panic!("not a byte-model frame")
+        };
+        params.config.hash_bits = 30;
+        FrameHeader::write_frame(header.content_len, FrameBody::Bytes(params), &byte_frame[header_len..])
+    };
     vec![
         ("byte-model-config", reseal(bad_config), |e| {
             matches!(e, Error::Frame { index: 0, source: FormatError::Field { field: "byte model", reason } }
@@ -129,15 +134,6 @@ fn forge_unchecked_window(frame: &[u8], lanes: u32, window: u32) -> Vec<u8> {
     // The header length counts itself; both lengths here fit one varint byte.
     header[6] += (new.len() - old.len()) as u8;
     reseal([header, payload.to_vec()].concat())
-}
-
-fn varint_len(mut v: u64) -> usize {
-    let mut n = 1;
-    while v >= 0x80 {
-        v >>= 7;
-        n += 1;
-    }
-    n
 }
 
 #[test]
