@@ -299,7 +299,11 @@ impl FrameHeader {
                         format!("flags {descriptor:#04x} on a byte-model frame"),
                     ));
                 }
-                FrameBody::Bytes(read_byte_params(&mut r, descriptor & FLAG_BYTE_CONFIG != 0, content_len)?)
+                FrameBody::Bytes(read_byte_params(
+                    &mut r,
+                    descriptor & FLAG_BYTE_CONFIG != 0,
+                    content_len,
+                )?)
             }
             other => return Err(FormatError::UnknownKind(other)),
         };
