@@ -9,22 +9,9 @@
 use std::time::{Duration, Instant};
 
 use nacz::codec::{CompressSettings, Engine, NoProgress, DEFAULT_PREDICTORS};
-use nacz::container::{checksum, FrameHeader};
+use nacz::forgery::Mutator;
 use nacz::stream;
 use nacz_predictors::{FakeLm, SessionConfig};
-
-struct XorShift(u64);
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
 
 fn compress(input: &[u8], byte_model: bool) -> Vec<u8> {
     let mut settings = CompressSettings::new(
@@ -55,17 +42,6 @@ fn compress(input: &[u8], byte_model: bool) -> Vec<u8> {
     out
 }
 
-/// Recomputes the frame checksum of a single (possibly mutated) frame.
-fn reseal(mut frame: Vec<u8>) -> Vec<u8> {
-    if let Ok(header_len) = FrameHeader::announced_len(&frame) {
-        if frame.len() >= header_len {
-            let sum = checksum(&[&frame[..header_len - 4], &frame[header_len..]].concat());
-            frame[header_len - 4..header_len].copy_from_slice(&sum.to_le_bytes());
-        }
-    }
-    frame
-}
-
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let iterations: u64 = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(100_000);
@@ -85,31 +61,13 @@ fn main() {
     ];
     let mut engine = Engine::with_model(Box::new(FakeLm::new()));
     engine.set_memory_limit(64 << 20);
-    let mut rng = XorShift(seed);
+    let mut mutator = Mutator::new(seed);
     let (mut decoded, mut refused) = (0u64, 0u64);
     let mut slowest = Duration::ZERO;
     let start = Instant::now();
     for iteration in 0..iterations {
         let frame = &seeds[iteration as usize % seeds.len()];
-        let header_len = FrameHeader::announced_len(frame).expect("a valid frame");
-        let mut bad = frame.clone();
-        for _ in 0..1 + rng.below(3) {
-            let at = if rng.below(4) == 0 {
-                rng.below(bad.len())
-            } else {
-                rng.below(header_len.min(bad.len()))
-            };
-            match rng.below(5) {
-                0 => bad[at] ^= 1 << rng.below(8),
-                1 => bad[at] = rng.next() as u8,
-                2 => bad.insert(at, rng.next() as u8),
-                3 if bad.len() > 1 => {
-                    bad.remove(at);
-                }
-                _ => bad.truncate(at.max(1)),
-            }
-        }
-        let bad = reseal(bad);
+        let bad = mutator.mutate(frame);
         let one = Instant::now();
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let mut out = Vec::new();

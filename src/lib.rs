@@ -6,12 +6,13 @@
 //!
 //! Modules: [`tokenizer`] (byte-exact tokens), [`plan`] (chunk plan), [`codec`] (lanes, prediction, coding, the
 //! choice of frame kind), [`bytes`] (byte-model frames),
-//! [`container`] (the file format), [`model`] (finding and fingerprinting model files), [`newlines`] (CRLF text
+//! [`container`] (the file format), [`forgery`] (resealed and mutated frames for fuzzing), [`model`] (finding and fingerprinting model files), [`newlines`] (CRLF text
 //! modeled as LF), [`stream`] (files and pipes in frames).
 
 pub mod bytes;
 pub mod codec;
 pub mod container;
+pub mod forgery;
 pub mod model;
 pub mod newlines;
 pub mod plan;

@@ -9,9 +9,10 @@ use std::path::{Path, PathBuf};
 
 use nacz::codec::Engine;
 use nacz::container::{FormatError, FrameBody, FrameHeader};
+use nacz::forgery::reseal;
 use nacz::{stream, Error};
 use nacz_predictors::FakeLm;
-use util::{compress_with, decompress, decompress_with, forge, reseal, settings, settings_with_byte_model, text};
+use util::{compress_with, decompress, decompress_with, forge, settings, settings_with_byte_model, text};
 
 fn golden_errors() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden-errors")
@@ -188,51 +189,18 @@ fn the_memory_limit_is_the_only_thing_that_refuses_a_large_session() {
     assert!(err.contains("MiB for the byte model"), "{err}");
 }
 
-/// A small deterministic generator for the mutation harness.
-struct XorShift(u64);
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
-
 #[test]
 fn resealed_mutations_never_panic() {
     let (input, token_frame) = original();
     let (_, byte_frame) = original_bytes();
-    let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
+    let mut mutator = nacz::forgery::Mutator::new(0x9E37_79B9_7F4A_7C15);
     let mut engine = Engine::with_model(Box::new(FakeLm::new()));
     // Small enough that no mutated header can make a run slow; the originals need less.
     engine.set_memory_limit(64 << 20);
     let (mut refused, mut decoded) = (0, 0);
     for round in 0..3_000 {
         let frame = if round % 3 == 2 { &byte_frame } else { &token_frame };
-        let (_, header_len) = FrameHeader::read(frame).unwrap();
-        let mut bad = frame.clone();
-        for _ in 0..1 + rng.below(3) {
-            // Mostly the header, where the parameters are.
-            let at = if rng.below(4) == 0 {
-                rng.below(bad.len())
-            } else {
-                rng.below(header_len.min(bad.len()))
-            };
-            match rng.below(5) {
-                0 => bad[at] ^= 1 << rng.below(8),
-                1 => bad[at] = rng.next() as u8,
-                2 => bad.insert(at, rng.next() as u8),
-                3 if bad.len() > 1 => {
-                    bad.remove(at);
-                }
-                _ => bad.truncate(at.max(1)),
-            }
-        }
-        match decompress_with(&mut engine, &reseal(bad)) {
+        match decompress_with(&mut engine, &mutator.mutate(frame)) {
             Ok(out) => {
                 decoded += 1;
                 // Only a change the content checksum cannot see (e.g. a stored frame's payload) decodes.

@@ -1,10 +1,10 @@
 //! Helpers shared by the integration tests: settings with the fake model, compress/decompress over byte
-//! slices, and `reseal`/`forge`, which produce frames that pass the frame checksum although their contents were
+//! slices, and `forge`, which produces frames that pass the frame checksum although their contents were
 //! changed, so the checks behind the checksum can be reached.
 #![allow(dead_code)] // Each test binary uses its own subset.
 
 use nacz::codec::{CompressSettings, Engine, NoProgress, DEFAULT_PREDICTORS};
-use nacz::container::{checksum, FrameBody, FrameHeader, ModelParams};
+use nacz::container::{FrameBody, FrameHeader, ModelParams};
 use nacz::stream;
 use nacz_predictors::{FakeLm, SessionConfig};
 
@@ -73,21 +73,6 @@ pub fn text(len: usize) -> Vec<u8> {
     }
     out.truncate(len);
     out
-}
-
-/// Recomputes the frame checksum of the single frame `frame` after its bytes were changed, as a forger would:
-/// xxh3 is no MAC. The header length is read from the (possibly changed) frame; anything past the header is
-/// taken as its payload. Returns the frame unchanged when it has no readable header length.
-pub fn reseal(mut frame: Vec<u8>) -> Vec<u8> {
-    let Ok(header_len) = FrameHeader::announced_len(&frame) else {
-        return frame;
-    };
-    if frame.len() < header_len {
-        return frame;
-    }
-    let sum = checksum(&[&frame[..header_len - 4], &frame[header_len..]].concat());
-    frame[header_len - 4..header_len].copy_from_slice(&sum.to_le_bytes());
-    frame
 }
 
 /// Rewrites the single modeled frame `frame` with `change` applied to its parameters, its payload kept, and a
