@@ -66,6 +66,8 @@ impl StateMap {
 
 /// First-layer weights stay within ±8.0 (16.16 fixed point), which keeps the dot product in 32 bits.
 const WEIGHT_LIMIT: i32 = (1 << 19) - 1;
+/// Bound of the second layer's weights: 6 · 2047 · 2^28 still fits the i64 sum, and a sum / 2^16 fits i32.
+const FINAL_WEIGHT_LIMIT: i32 = 1 << 28;
 
 /// A gated mixer: `sets` first-layer weight vectors, each chosen by its own selector, whose outputs a second,
 /// single weight vector mixes. Weights are 16.16 fixed point; inputs and outputs are stretched probabilities.
@@ -150,7 +152,8 @@ impl Mixer {
         // The second layer sees few, already mixed inputs: a slower rate keeps it from chasing noise.
         let err = (y - self.final_p) * self.rate / 8;
         for (w, &x) in self.final_w.iter_mut().zip(&self.outputs) {
-            *w += (x * err) >> 14;
+            // Far beyond any weight real data reaches (they start near 2^13), so no stream can overflow them.
+            *w = (*w + ((x * err) >> 14)).clamp(-FINAL_WEIGHT_LIMIT, FINAL_WEIGHT_LIMIT);
         }
         for k in 0..self.rows.len() {
             let err = (y - self.out_p[k]) * self.rate;
