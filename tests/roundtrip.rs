@@ -165,17 +165,19 @@ fn one_engine_serves_frames_with_different_lane_counts() {
     assert!(restored == input.repeat(3));
 }
 
+/// A xorshift64 sequence from `seed`: reproducible noise for the tests.
+fn xorshift(mut state: u64) -> impl Iterator<Item = u64> {
+    std::iter::repeat_with(move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    })
+}
+
 #[test]
 fn random_binary_round_trips() {
-    let mut state = 0x1234_5678_9abc_def0u64;
-    let data: Vec<u8> = (0..50_000)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect();
+    let data: Vec<u8> = xorshift(0x1234_5678_9abc_def0).take(50_000).map(|x| x as u8).collect();
     assert_round_trips(&data);
     // Noise barely shrinks: the byte-model frame or the stored one, whichever is smaller, grows by a header at
     // most.
@@ -200,14 +202,9 @@ fn binary_and_unfamiliar_text_go_to_the_byte_model() {
     assert!(decompress(&compressed).unwrap() == binary);
     // 200 kB of DNA-like text is long enough to be sampled first: the byte model wins on the sample, and the LM
     // never runs on the whole frame.
-    let mut state = 0x2545_F491_4F6C_DD1Du64;
-    let dna: Vec<u8> = (0..200_000)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            b"ACGT"[(state >> 60) as usize & 3]
-        })
+    let dna: Vec<u8> = xorshift(0x2545_F491_4F6C_DD1D)
+        .take(200_000)
+        .map(|x| b"ACGT"[(x >> 60) as usize & 3])
         .collect();
     let compressed = compress_with(&dna, &s, 1 << 20);
     assert_eq!(kind(&compressed), "bytes");
