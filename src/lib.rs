@@ -4,20 +4,28 @@
 //!
 //! Binary frames skip the language model: a byte-level context-mixing model codes them bit by bit ([`bytes`]).
 //!
-//! Modules: [`tokenizer`] (byte-exact tokens), [`plan`] (chunk plan), [`codec`] (lanes, prediction, coding, the
-//! choice of frame kind), [`bytes`] (byte-model frames),
-//! [`container`] (the file format), [`forgery`] (resealed and mutated frames for fuzzing), [`model`] (finding and fingerprinting model files), [`newlines`] (CRLF text
-//! modeled as LF), [`stream`] (files and pipes in frames).
+//! Start with [`compress`] and [`decompress`] and their [`Options`] (level, model, threads, memory limit).
+//!
+//! Modules: [`options`] (the front door), [`levels`] (the presets `-1` … `-9`), [`tokenizer`] (byte-exact
+//! tokens), [`plan`] (chunk plan), [`codec`] (lanes, prediction, coding, the choice of frame kind), [`bytes`]
+//! (byte-model frames), [`container`] (the file format), [`forgery`] (resealed and mutated frames for fuzzing),
+//! [`model`] (finding, fingerprinting and loading model files), [`newlines`] (CRLF text modeled as LF),
+//! [`stream`] (files and pipes in frames).
 
 pub mod bytes;
 pub mod codec;
 pub mod container;
 pub mod forgery;
+pub mod levels;
 pub mod model;
 pub mod newlines;
+pub mod options;
 pub mod plan;
 pub mod stream;
 pub mod tokenizer;
+
+pub use options::{compress, decompress, Options};
+pub use stream::Totals;
 
 use container::FormatError;
 use nacz_predictors::LmError;

@@ -12,11 +12,12 @@ use std::time::Instant;
 
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use nacz::codec::{predictor_set, CompressSettings, Engine, ModelLoader, Progress, DEFAULT_PREDICTORS};
+use nacz::codec::{predictor_set, CompressSettings, Engine, Progress};
 use nacz::container::{FrameBody, FrameRef};
+use nacz::levels::{Level, DEFAULT_LEVEL};
 use nacz::stream::{self, FRAME_BYTES};
 use nacz::{model, Error};
-use nacz_predictors::{FakeLm, LanguageModel, MixerKind, PredictorConfig, SessionConfig};
+use nacz_predictors::{FakeLm, LanguageModel, MixerKind, PredictorConfig};
 
 const SUFFIX: &str = ".nacz";
 
@@ -35,7 +36,8 @@ struct Cli {
 
 #[derive(Args, Clone)]
 struct Global {
-    /// Model: a manifest name (smollm2-135m) or a GGUF path. Default: $NACZ_MODEL, then smollm2-135m.
+    /// Model: a manifest name (smollm2-135m, gemma3-270m) or a GGUF path. Default: $NACZ_MODEL, then the level's
+    /// model when compressing (smollm2-135m; gemma3-270m at -9) and the model a file names when decoding.
     #[arg(long, global = true)]
     model: Option<String>,
     /// Inference threads (default: as many cores as other processes leave idle, followed as the load changes).
@@ -73,16 +75,99 @@ struct Output {
     rm: bool,
 }
 
-/// The online predictors mixed with the LM.
+/// Level flags, gzip-style: `-1` … `-9`, `--fast`, `--best`.
+#[derive(Args, Clone, Default)]
+#[group(multiple = false)]
+struct LevelArgs {
+    /// Level 1, the fastest (about 3x the default's speed, a few percent larger). Levels run -1 … -9.
+    #[arg(short = '1', help_heading = "Levels")]
+    level1: bool,
+    #[arg(short = '2', hide = true)]
+    level2: bool,
+    #[arg(short = '3', hide = true)]
+    level3: bool,
+    #[arg(short = '4', hide = true)]
+    level4: bool,
+    #[arg(short = '5', hide = true)]
+    level5: bool,
+    /// Level 6, the default.
+    #[arg(short = '6', help_heading = "Levels")]
+    level6: bool,
+    #[arg(short = '7', hide = true)]
+    level7: bool,
+    #[arg(short = '8', hide = true)]
+    level8: bool,
+    /// Level 9, the smallest output: the strongest model (Gemma 3 270M; fetch it with
+    /// `bash models/fetch.sh gemma3-270m`).
+    #[arg(short = '9', help_heading = "Levels")]
+    level9: bool,
+    /// Same as -1.
+    #[arg(long, help_heading = "Levels")]
+    fast: bool,
+    /// Same as -9.
+    #[arg(long, help_heading = "Levels")]
+    best: bool,
+}
+
+impl LevelArgs {
+    fn level(&self) -> Level {
+        let flags = [
+            self.level1 || self.fast,
+            self.level2,
+            self.level3,
+            self.level4,
+            self.level5,
+            self.level6,
+            self.level7,
+            self.level8,
+            self.level9 || self.best,
+        ];
+        let number = flags.iter().position(|&on| on).map_or(DEFAULT_LEVEL, |i| i as u8 + 1);
+        Level::get(number).expect("levels 1..=9 exist")
+    }
+}
+
+/// Low-level settings; each overrides what the level sets.
 #[derive(Args, Clone)]
-struct PredictorArgs {
+#[command(next_help_heading = "Tuning (overrides the level)")]
+struct TuningArgs {
+    /// Chunks coded in lockstep (more: faster on multi-core CPUs, slightly larger output).
+    #[arg(long)]
+    lanes: Option<u32>,
+    /// Tokens of context the model sees.
+    #[arg(long)]
+    window: Option<u32>,
+    /// Tokens dropped from a full window at once (default: 1/16 of the window).
+    #[arg(long)]
+    slide: Option<u32>,
+    /// Tokens at the start of each lane that stay in its window (attention sinks).
+    #[arg(long)]
+    sink: Option<u32>,
+    /// Fewest tokens a lane's chunk gets: short inputs use fewer lanes, paying for fewer cold starts.
+    #[arg(long)]
+    min_chunk_tokens: Option<u32>,
+    /// Keep the model's keys and values as q8_0 instead of f16 (needs flash attention).
+    #[arg(long)]
+    kv_q8: bool,
+    /// Attention kernel: `plain` (faster on CPU for batched lanes) or `flash`.
+    #[arg(long, value_enum)]
+    attention: Option<AttentionArg>,
     /// Predictors mixed with the LM: `all`, or `lm` joined by `+` with any of ngram, match, bias, apm, skip.
     #[arg(long, default_value = "all")]
     predictors: String,
     /// How predictions are mixed: `context` (learned weights per context), `multi` (weights summed from several
     /// context-selected sets) or `nacrith` (the baseline).
-    #[arg(long, value_enum, default_value_t = MixerArg::Multi)]
-    mixer: MixerArg,
+    #[arg(long, value_enum)]
+    mixer: Option<MixerArg>,
+    /// Skip the LM where the match model's miss rate is at most this, in 2^-16.
+    #[arg(long)]
+    skip_rate: Option<u16>,
+    /// Input bytes per frame.
+    #[arg(long, default_value_t = FRAME_BYTES, hide = true)]
+    frame_bytes: usize,
+    /// Never code a frame with the byte model: binary frames are stored, text frames always use the LM.
+    #[arg(long, hide = true)]
+    no_byte_model: bool,
     /// Highest token n-gram order.
     #[arg(long, hide = true)]
     ngram_order: Option<u8>,
@@ -98,9 +183,6 @@ struct PredictorArgs {
     /// Mixer learning rate in 2^-16.
     #[arg(long, hide = true)]
     mixer_rate: Option<u16>,
-    /// Skip the LM where the match model's miss rate is at most this, in 2^-16.
-    #[arg(long, hide = true)]
-    skip_rate: Option<u16>,
     /// Give each lane its own predictor state instead of one shared by all lanes.
     #[arg(long, hide = true)]
     no_share: bool,
@@ -125,13 +207,15 @@ enum MixerArg {
     Nacrith,
 }
 
-impl PredictorArgs {
-    fn config(&self) -> Result<PredictorConfig, Error> {
-        let mut base = DEFAULT_PREDICTORS;
+impl TuningArgs {
+    /// The level's settings with every tuning flag given applied on top.
+    fn settings(&self, level: &Level) -> Result<CompressSettings, Error> {
+        let mut base = level.predictors();
         match self.mixer {
-            MixerArg::Context => base.mixer = MixerKind::Context,
-            MixerArg::Multi => base.mixer = MixerKind::MultiContext,
-            MixerArg::Nacrith => {
+            None => {}
+            Some(MixerArg::Context) => base.mixer = MixerKind::Context,
+            Some(MixerArg::Multi) => base.mixer = MixerKind::MultiContext,
+            Some(MixerArg::Nacrith) => {
                 // Nacrith's own rate (0.5); its mixer has no match-length context, so no skip either.
                 base.mixer = MixerKind::Nacrith;
                 base.mixer_rate = 1 << 15;
@@ -145,10 +229,25 @@ impl PredictorArgs {
         base.bias_rate = self.bias_rate.unwrap_or(base.bias_rate);
         base.mixer_rate = self.mixer_rate.unwrap_or(base.mixer_rate);
         base.skip_miss_rate = self.skip_rate.unwrap_or(base.skip_miss_rate);
-        base.share_lanes = !self.no_share;
-        base.skip_gap = !self.no_skip_gap;
+        base.share_lanes &= !self.no_share;
+        base.skip_gap &= !self.no_skip_gap;
         base.apm_rate = self.apm_rate.unwrap_or(base.apm_rate);
-        predictor_set(&self.predictors, base)
+        let predictors = predictor_set(&self.predictors, base)?;
+        let mut session = level.session();
+        session.lanes = self.lanes.unwrap_or(session.lanes);
+        session.window = self.window.unwrap_or(session.window);
+        session.slide = self.slide.unwrap_or(session.window / 16);
+        session.sink = self.sink.unwrap_or(session.sink);
+        session.flash_attention = matches!(self.attention, Some(AttentionArg::Flash));
+        session.kv_q8 = self.kv_q8;
+        let mut settings = CompressSettings::new(
+            session,
+            predictors,
+            self.min_chunk_tokens.unwrap_or(level.min_chunk_tokens),
+        );
+        settings.byte_model = !self.no_byte_model;
+        check_settings(&settings, self.frame_bytes)?;
+        Ok(settings)
     }
 }
 
@@ -159,35 +258,10 @@ enum Command {
         files: Vec<PathBuf>,
         #[command(flatten)]
         output: Output,
-        /// Chunks coded in lockstep (more: faster on multi-core CPUs, slightly larger output).
-        #[arg(long, default_value_t = DEFAULT_LANES)]
-        lanes: u32,
-        /// Tokens of context the model sees.
-        #[arg(long, default_value_t = DEFAULT_WINDOW)]
-        window: u32,
-        /// Tokens dropped from a full window at once (default: 1/16 of the window).
-        #[arg(long)]
-        slide: Option<u32>,
-        /// Tokens at the start of each lane that stay in its window (attention sinks).
-        #[arg(long, default_value_t = SINK_TOKENS)]
-        sink: u32,
-        /// Fewest tokens a lane's chunk gets: short inputs use fewer lanes, paying for fewer cold starts.
-        #[arg(long, default_value_t = MIN_CHUNK_TOKENS)]
-        min_chunk_tokens: u32,
-        /// Keep the model's keys and values as q8_0 instead of f16 (needs flash attention).
-        #[arg(long)]
-        kv_q8: bool,
-        /// Attention kernel: `plain` (the default: faster on CPU for batched lanes) or `flash`.
-        #[arg(long, value_enum, default_value_t = AttentionArg::Plain)]
-        attention: AttentionArg,
-        /// Input bytes per frame.
-        #[arg(long, default_value_t = FRAME_BYTES, hide = true)]
-        frame_bytes: usize,
-        /// Never code a frame with the byte model: binary frames are stored, text frames always use the LM.
-        #[arg(long, hide = true)]
-        no_byte_model: bool,
         #[command(flatten)]
-        predictors: PredictorArgs,
+        level: LevelArgs,
+        #[command(flatten)]
+        tuning: TuningArgs,
     },
     /// Decompress FILE.nacz to FILE (no FILE or `-`: stdin to stdout).
     Decompress {
@@ -205,13 +279,6 @@ enum Command {
     /// Show what a compressed file holds.
     Info { files: Vec<PathBuf> },
 }
-
-const DEFAULT_LANES: u32 = 8;
-const DEFAULT_WINDOW: u32 = 4096;
-/// A lane's chunk is at least this long, so short inputs use few lanes and pay for few cold starts.
-const MIN_CHUNK_TOKENS: u32 = 8192;
-/// Tokens at the start of each lane kept in its window for good (attention sinks).
-const SINK_TOKENS: u32 = 4;
 
 /// The temporary output file being written, if any: removed when a signal ends the process, so an interrupted
 /// run leaves neither a partial output nor a temporary file behind.
@@ -247,48 +314,23 @@ fn main() -> ExitCode {
         Command::Compress {
             files,
             output,
-            lanes,
-            window,
-            slide,
-            sink,
-            min_chunk_tokens,
-            kv_q8,
-            attention,
-            frame_bytes,
-            no_byte_model,
-            predictors,
+            level,
+            tuning,
         } => {
-            let predictors = match predictors.config() {
-                Ok(config) => config,
+            let level = level.level();
+            let settings = match tuning.settings(&level) {
+                Ok(settings) => settings,
                 Err(e) => {
                     eprintln!("nacz: {e}");
                     return ExitCode::FAILURE;
                 }
             };
-            let mut settings = CompressSettings::new(
-                SessionConfig {
-                    lanes,
-                    window,
-                    slide: slide.unwrap_or(window / 16),
-                    sink,
-                    flash_attention: matches!(attention, AttentionArg::Flash),
-                    kv_q8,
-                    max_feed: 1,
-                },
-                predictors,
-                min_chunk_tokens,
-            );
-            settings.byte_model = !no_byte_model;
-            if let Err(e) = check_settings(&settings, frame_bytes) {
-                eprintln!("nacz: {e}");
-                return ExitCode::FAILURE;
-            }
-            let mut engine = engine(&global);
+            let mut engine = engine(&global, Some(level.model));
             for (name, input) in inputs(&files) {
                 let r = compress_one(
                     &mut engine,
                     &settings,
-                    frame_bytes,
+                    tuning.frame_bytes,
                     &input,
                     &output,
                     &global,
@@ -298,7 +340,7 @@ fn main() -> ExitCode {
             }
         }
         Command::Decompress { files, output } => {
-            let mut engine = engine(&global);
+            let mut engine = engine(&global, None);
             for (name, input) in inputs(&files) {
                 report(
                     &name,
@@ -307,7 +349,7 @@ fn main() -> ExitCode {
             }
         }
         Command::Test { files, quick } => {
-            let mut engine = engine(&global);
+            let mut engine = engine(&global, None);
             for (name, input) in inputs(&files) {
                 report(&name, test_one(&mut engine, &input, quick, &global));
             }
@@ -371,9 +413,14 @@ fn parse_size(text: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("`{text}` is not a size such as 4G, 512M or 65536"))
 }
 
-/// An engine with the user's memory limit.
-fn engine(global: &Global) -> Engine {
-    let mut engine = Engine::new(loader(global));
+/// An engine with the user's model, threads and memory limit; `default_model` is the level's when compressing.
+fn engine(global: &Global, default_model: Option<&str>) -> Engine {
+    let mut engine = Engine::new(model::loader(model::LoadOptions {
+        model: global.model.clone(),
+        default_model: default_model.map(str::to_string),
+        threads: global.threads,
+        verbose: global.verbose,
+    }));
     if let Some(limit) = global.memory_limit {
         engine.set_memory_limit(limit);
     }
@@ -399,91 +446,6 @@ fn inputs(files: &[PathBuf]) -> Vec<(String, Option<PathBuf>)> {
             }
         })
         .collect()
-}
-
-fn loader(global: &Global) -> ModelLoader {
-    let model_arg = global.model.clone();
-    let threads = global.threads;
-    let verbose = global.verbose;
-    Box::new(
-        move |wanted: Option<&[u8; 4]>| -> Result<Box<dyn LanguageModel>, Error> {
-            let lm: Box<dyn LanguageModel> = if model_arg.as_deref() == Some("@fake") {
-                // A deterministic stand-in for tests without weights.
-                Box::new(FakeLm::new())
-            } else {
-                load_for(model_arg.as_deref(), wanted, threads, verbose)?
-            };
-            // Developer aids for tuning the predictors (see CONTRIBUTING.md): record the model's predictions
-            // once, replay them in later runs over the same input and lanes.
-            if let Some(path) = std::env::var_os("NACZ_LM_RECORD") {
-                return Ok(Box::new(nacz_predictors::Recorder::new(lm, Path::new(&path))?));
-            }
-            if let Some(path) = std::env::var_os("NACZ_LM_REPLAY") {
-                return Ok(Box::new(nacz_predictors::Replayer::new(lm, Path::new(&path))?));
-            }
-            Ok(lm)
-        },
-    )
-}
-
-/// Finds and loads the model: `--model`, `NACZ_MODEL`, or on decode the manifest model the file names.
-fn load_for(
-    model_arg: Option<&str>,
-    wanted: Option<&[u8; 4]>,
-    threads: Option<usize>,
-    verbose: bool,
-) -> Result<Box<dyn LanguageModel>, Error> {
-    let explicit = model_arg
-        .map(str::to_string)
-        .or_else(|| std::env::var("NACZ_MODEL").ok());
-    // Decoding without an explicit model: take the manifest model the file names.
-    let named = match (explicit.is_none(), wanted) {
-        (true, Some(id)) => model::entry_for_model_id(id).map(|e| e.name),
-        _ => None,
-    };
-    let path = model::resolve(explicit.as_deref().or(named.as_deref()))?;
-    load_model(&path, threads, verbose)
-}
-
-#[cfg(feature = "llama")]
-fn load_model(path: &Path, threads: Option<usize>, verbose: bool) -> Result<Box<dyn LanguageModel>, Error> {
-    use nacz_predictors::Threads;
-    check_cpu()?;
-    let start = Instant::now();
-    let fingerprint = model::fingerprint(path)?;
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let (policy, described) = match threads {
-        Some(n) => (Threads::Fixed(n), format!("{n} threads")),
-        None => (
-            Threads::follow_load(cores),
-            format!("up to {cores} threads, as the load allows"),
-        ),
-    };
-    let lm = nacz_predictors::LlamaLm::load(path, fingerprint, policy)?;
-    if verbose {
-        eprintln!(
-            "nacz: model {} (sha256 {}) loaded in {:.2} s, {described}",
-            path.display(),
-            model::hex(&fingerprint),
-            start.elapsed().as_secs_f64()
-        );
-    }
-    Ok(Box::new(lm))
-}
-
-#[cfg(not(feature = "llama"))]
-fn load_model(_: &Path, _: Option<usize>, _: bool) -> Result<Box<dyn LanguageModel>, Error> {
-    Err(Error::Model("this nacz was built without the `llama` feature".into()))
-}
-
-/// ggml in this build uses AVX2, FMA and F16C; without them it would die on an illegal instruction.
-#[cfg(feature = "llama")]
-fn check_cpu() -> Result<(), Error> {
-    #[cfg(target_arch = "x86_64")]
-    if !(is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") && is_x86_feature_detected!("f16c")) {
-        return Err(Error::Model("this nacz needs a CPU with AVX2, FMA and F16C".into()));
-    }
-    Ok(())
 }
 
 /// Where an output goes.
@@ -724,42 +686,42 @@ fn info_one(input: &Option<PathBuf>) -> Result<(), Error> {
     let mut original = 0u64;
     let mut tokens = 0u64;
     let mut versions = std::collections::BTreeSet::new();
-    let frames =
-        stream::for_each_frame(&mut reader, |index, frame: &FrameRef<'_>| {
-            let h = &frame.header;
-            versions.insert(h.version);
-            original += h.content_len;
-            match &h.body {
-                FrameBody::Stored => lines.push(format!("  frame {index}: stored, {} bytes", h.content_len)),
-                FrameBody::Bytes(p) => {
-                    let c = &p.config;
-                    lines.push(format!(
-                        "  frame {index}: {} bytes, byte model, {} bytes coded\n    byte model: 2^{} hashed slots, \
+    let frames = stream::for_each_frame(&mut reader, |index, frame: &FrameRef<'_>| {
+        let h = &frame.header;
+        versions.insert(h.version);
+        original += h.content_len;
+        match &h.body {
+            FrameBody::Stored => lines.push(format!("  frame {index}: stored, {} bytes", h.content_len)),
+            FrameBody::Bytes(p) => {
+                let c = &p.config;
+                lines.push(format!(
+                    "  frame {index}: {} bytes, byte model, {} bytes coded\n    byte model: 2^{} hashed slots, \
                          2^{}-byte history, contexts {:#010x}, matches from {} and {} bytes, mixer rate {}, \
                          state limit {}, SSE rate {}",
-                        h.content_len,
-                        frame.payload.len(),
-                        c.hash_bits,
-                        c.history_bits,
-                        c.contexts,
-                        c.match_min,
-                        c.long_match_min,
-                        c.mixer_rate,
-                        c.state_limit,
-                        c.apm_rate
-                    ))
-                }
-                FrameBody::Modeled(p) => {
-                    let t: u64 = p.chunks.iter().map(|c| u64::from(c.tokens)).sum();
-                    tokens += t;
-                    let sc = &p.session;
-                    lines.push(format!(
-                    "  frame {index}: {} bytes, {t} tokens, {} chunks, {} bytes coded\n    model sha256 {}…{}\n    \
+                    h.content_len,
+                    frame.payload.len(),
+                    c.hash_bits,
+                    c.history_bits,
+                    c.contexts,
+                    c.match_min,
+                    c.long_match_min,
+                    c.mixer_rate,
+                    c.state_limit,
+                    c.apm_rate
+                ))
+            }
+            FrameBody::Modeled(p) => {
+                let t: u64 = p.chunks.iter().map(|c| u64::from(c.tokens)).sum();
+                tokens += t;
+                let sc = &p.session;
+                lines.push(format!(
+                    "  frame {index}: {} bytes, {t} tokens, {} chunks, {} bytes coded\n    {}\n    model sha256 {}…{}\n    \
                      engine {:#06x}{}\n    lanes {}, window {}, slide {}, sink {}, flash attention {}, KV cache {}, \
                      {} tokens per lane and step, min chunk tokens {}, CDF {}-bit{}\n    predictors: {}",
                     h.content_len,
                     p.chunks.len(),
                     frame.payload.len(),
+                    describe_level(p),
                     model::hex(&p.model_id),
                     model::describe_model_id(&p.model_id),
                     p.engine_id,
@@ -776,10 +738,10 @@ fn info_one(input: &Option<PathBuf>) -> Result<(), Error> {
                     if p.crlf { "\n    line breaks CRLF, modeled as LF" } else { "" },
                     describe_predictors(&p.predictors),
                 ));
-                }
             }
-            Ok(())
-        })?;
+        }
+        Ok(())
+    })?;
     let compressed = reader.count;
     let versions: Vec<String> = versions.iter().map(u8::to_string).collect();
     println!(
@@ -795,6 +757,15 @@ fn info_one(input: &Option<PathBuf>) -> Result<(), Error> {
         println!("{line}");
     }
     Ok(())
+}
+
+/// "level 6", or what comes closest.
+fn describe_level(params: &nacz::container::ModelParams) -> String {
+    match Level::of_frame(params) {
+        Some((level, true)) => format!("level {}", level.number),
+        Some((level, false)) => format!("level {}'s settings with another model", level.number),
+        None => "custom settings (no level)".into(),
+    }
 }
 
 /// The predictor set and every parameter of it, as `nacz info` shows them.

@@ -1,14 +1,16 @@
 //! Finding the model file and knowing which one it is: the manifest of named models (`models/manifest.tsv`,
 //! compiled in), the lookup order (`--model`, `NACZ_MODEL`, the model directories), and the sha256 fingerprint,
-//! cached per (path, size, mtime) so a 100 MB model is not hashed on every run.
+//! cached per (path, size, mtime) so a 100 MB model is not hashed on every run; and loading it ([`loader`]).
 
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
+use nacz_predictors::{FakeLm, LanguageModel};
 use sha2::{Digest, Sha256};
 
+use crate::codec::ModelLoader;
 use crate::Error;
 
 const MANIFEST: &str = include_str!("../models/manifest.tsv");
@@ -134,6 +136,112 @@ fn find_entry(entry: &ManifestEntry) -> Result<PathBuf, Error> {
                 entry.name
             ))
         })
+}
+
+/// Which model an engine loads, and how.
+#[derive(Clone, Debug, Default)]
+pub struct LoadOptions {
+    /// A manifest name, a GGUF path, or `@fake` (the deterministic stand-in model of the tests). `None`: the
+    /// `NACZ_MODEL` environment variable, then the model a file names when decoding, then [`Self::default_model`].
+    pub model: Option<String>,
+    /// The manifest model compressing uses when none is named (the level's); `None` means [`DEFAULT_MODEL`].
+    pub default_model: Option<String>,
+    /// Inference threads; `None` follows the load (as many as other processes leave idle).
+    pub threads: Option<usize>,
+    /// Report the model and its load time on stderr.
+    pub verbose: bool,
+}
+
+/// A [`ModelLoader`] for an [`crate::codec::Engine`]: it loads the model on first use, chosen by `options` and,
+/// when decoding, by the model id the file names.
+pub fn loader(options: LoadOptions) -> ModelLoader {
+    Box::new(
+        move |wanted: Option<&[u8; 4]>| -> Result<Box<dyn LanguageModel>, Error> {
+            let lm: Box<dyn LanguageModel> = if options.model.as_deref() == Some("@fake") {
+                Box::new(FakeLm::new())
+            } else {
+                let explicit = options.model.clone().or_else(|| std::env::var("NACZ_MODEL").ok());
+                let named = match wanted {
+                    Some(id) => entry_for_model_id(id).map(|e| e.name),
+                    None => options.default_model.clone(),
+                };
+                let loaded = resolve(explicit.or(named).as_deref())
+                    .and_then(|path| load(&path, options.threads, options.verbose));
+                match (loaded, wanted) {
+                    (Ok(lm), _) => lm,
+                    // Decoding: say which model the file needs and how to get it.
+                    (Err(e), Some(id)) => {
+                        return Err(Error::Model(format!(
+                            "{e}\nthis file was compressed with the model whose sha256 starts {}{}; {}",
+                            hex(id),
+                            describe_model_id(id),
+                            fetch_hint_for_model_id(id)
+                        )))
+                    }
+                    (Err(e), None) => return Err(e),
+                }
+            };
+            // Developer aids for tuning the predictors (CONTRIBUTING.md): record the model's predictions once, replay
+            // them in later runs over the same input and lanes.
+            if let Some(path) = std::env::var_os("NACZ_LM_RECORD") {
+                return Ok(Box::new(nacz_predictors::Recorder::new(lm, Path::new(&path))?));
+            }
+            if let Some(path) = std::env::var_os("NACZ_LM_REPLAY") {
+                return Ok(Box::new(nacz_predictors::Replayer::new(lm, Path::new(&path))?));
+            }
+            Ok(lm)
+        },
+    )
+}
+
+/// Loads the GGUF model at `path` into llama.cpp.
+#[cfg(feature = "llama")]
+pub fn load(path: &Path, threads: Option<usize>, verbose: bool) -> Result<Box<dyn LanguageModel>, Error> {
+    use nacz_predictors::Threads;
+    check_cpu()?;
+    let start = std::time::Instant::now();
+    let fingerprint = fingerprint(path)?;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let (policy, described) = match threads {
+        Some(n) => (Threads::Fixed(n), format!("{n} threads")),
+        None => (
+            Threads::follow_load(cores),
+            format!("up to {cores} threads, as the load allows"),
+        ),
+    };
+    let lm = nacz_predictors::LlamaLm::load(path, fingerprint, policy).map_err(|e| {
+        Error::Model(format!(
+            "cannot load model {} (sha256 {}): {e}; a model damaged on disk is fetched again with `bash \
+             models/fetch.sh NAME`",
+            path.display(),
+            hex(&fingerprint)
+        ))
+    })?;
+    if verbose {
+        eprintln!(
+            "nacz: model {} (sha256 {}) loaded in {:.2} s, {described}",
+            path.display(),
+            hex(&fingerprint),
+            start.elapsed().as_secs_f64()
+        );
+    }
+    Ok(Box::new(lm))
+}
+
+/// Without llama.cpp compiled in, only the stand-in model is available.
+#[cfg(not(feature = "llama"))]
+pub fn load(_: &Path, _: Option<usize>, _: bool) -> Result<Box<dyn LanguageModel>, Error> {
+    Err(Error::Model("this nacz was built without the `llama` feature".into()))
+}
+
+/// ggml in this build uses AVX2, FMA and F16C; without them it would die on an illegal instruction.
+#[cfg(feature = "llama")]
+fn check_cpu() -> Result<(), Error> {
+    #[cfg(target_arch = "x86_64")]
+    if !(is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") && is_x86_feature_detected!("f16c")) {
+        return Err(Error::Model("this nacz needs a CPU with AVX2, FMA and F16C".into()));
+    }
+    Ok(())
 }
 
 fn cache_file() -> Option<PathBuf> {

@@ -6,6 +6,8 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
+mod util;
+
 fn nacz(dir: &Path, args: &[&str], stdin: &[u8]) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_nacz"))
         .args(["--model", "@fake"])
@@ -227,5 +229,117 @@ fn a_signal_leaves_neither_output_nor_temporary_file() {
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
         assert_eq!(names, ["big.bin"], "{signal}: left behind");
+    }
+}
+
+#[test]
+fn levels_are_recorded_and_named_by_info() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("a.txt"), TEXT.repeat(20)).unwrap();
+    for (flags, named) in [
+        (&[][..], "level 6's settings"),
+        (&["-1"][..], "level 1's settings"),
+        (&["--fast"][..], "level 1's settings"),
+        (&["-4"][..], "level 4's settings"),
+        (&["-8"][..], "level 8's settings"),
+        (&["-2", "--window", "768"][..], "custom settings"),
+    ] {
+        // The byte model would take this repetitive text; levels are about the LM's frames.
+        let mut args = vec!["compress", "-c", "--no-byte-model"];
+        args.extend_from_slice(flags);
+        args.push("a.txt");
+        let out = nacz(dir.path(), &args, b"");
+        assert!(out.status.success(), "{flags:?}: {}", stderr(&out));
+        fs::write(dir.path().join("a.nacz"), &out.stdout).unwrap();
+        let info = nacz(dir.path(), &["info", "a.nacz"], b"");
+        let shown = String::from_utf8_lossy(&info.stdout);
+        // The stand-in model is no manifest model, so info names the level's settings, not the level.
+        assert!(shown.contains(named), "{flags:?}: {shown}");
+        let back = nacz(dir.path(), &["decompress", "-c", "a.nacz"], b"");
+        assert_eq!(back.stdout, TEXT.repeat(20), "{flags:?}");
+    }
+    let both = nacz(dir.path(), &["compress", "-c", "-1", "-9", "a.txt"], b"");
+    assert_eq!(both.status.code(), Some(2), "two levels are a usage error");
+    assert!(both.stdout.is_empty());
+}
+
+/// The README's sharding recipe: GNU parallel cuts a file into blocks at line ends, compresses them in parallel
+/// and keeps their order; the concatenated frames decode to the original.
+#[test]
+fn the_gnu_parallel_recipe_round_trips() {
+    if Command::new("parallel").arg("--version").output().is_err() {
+        assert!(std::env::var_os("CI").is_none(), "CI must install GNU parallel");
+        eprintln!("GNU parallel is not installed: skipped");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = Vec::new();
+    for i in 0..3000 {
+        text.extend_from_slice(format!("line {i}: {}", String::from_utf8_lossy(TEXT)).as_bytes());
+    }
+    fs::write(dir.path().join("big.txt"), &text).unwrap();
+    let nacz_bin = env!("CARGO_BIN_EXE_nacz");
+    let recipe = format!(
+        "parallel --pipepart -a big.txt --block 40k -k -j 2 {nacz_bin} --model @fake compress -c > big.txt.nacz"
+    );
+    let out = Command::new("bash")
+        .args(["-c", &recipe])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let info = nacz(dir.path(), &["info", "big.txt.nacz"], b"");
+    let shown = String::from_utf8_lossy(&info.stdout);
+    let frames: usize = shown
+        .split(" frame(s)")
+        .next()
+        .and_then(|head| head.rsplit(", ").next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(frames >= 3, "one frame per block expected: {shown}");
+    let back = nacz(dir.path(), &["decompress", "-c", "big.txt.nacz"], b"");
+    assert!(back.status.success(), "{}", stderr(&back));
+    assert_eq!(back.stdout, text);
+}
+
+/// A file whose model is missing or does not load: the message names the model the file was made with and how to
+/// fetch it, whatever llama.cpp said.
+#[test]
+fn a_missing_or_broken_model_names_the_model_the_file_needs() {
+    let dir = tempfile::tempdir().unwrap();
+    let frame = util::compress_with(&TEXT.repeat(10), &util::settings(1, 256, 16), 1 << 20);
+    let smollm2 = nacz::model::manifest()
+        .into_iter()
+        .find(|e| e.name == "smollm2-135m")
+        .unwrap();
+    let id: [u8; 4] = std::array::from_fn(|i| u8::from_str_radix(&smollm2.sha256[2 * i..2 * i + 2], 16).unwrap());
+    fs::write(dir.path().join("a.nacz"), util::forge(&frame, |p| p.model_id = id)).unwrap();
+    fs::write(dir.path().join("broken.gguf"), b"GGUF but not really a model").unwrap();
+    let decode = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_nacz"))
+            .args(extra)
+            .args(["decompress", "-c", "a.nacz"])
+            .current_dir(dir.path())
+            .env("HOME", dir.path())
+            .env("XDG_DATA_HOME", dir.path())
+            .env_remove("NACZ_MODEL")
+            .env_remove("NACZ_MODEL_DIR")
+            .output()
+            .unwrap()
+    };
+    for (extra, cause) in [
+        (&[][..], "not found"),
+        (&["--model", "broken.gguf"][..], "cannot load model"),
+    ] {
+        let out = decode(extra);
+        let message = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{message}");
+        assert!(out.stdout.is_empty());
+        assert!(message.contains(cause), "{message}");
+        assert!(
+            message.contains(&smollm2.sha256) && message.contains("bash models/fetch.sh smollm2-135m"),
+            "{message}"
+        );
+        assert!(!message.contains("null"), "{message}");
     }
 }

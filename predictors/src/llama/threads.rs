@@ -4,7 +4,8 @@
 //! with another busy process stalls all of them: measured on 2 cores, a 3 kB compression took 20× longer beside
 //! another one and 11× longer beside `yes`. Following the load, a process uses only the cores that others leave
 //! idle (at least one), so neighbours (another nacz, a build, a busy loop) share the machine instead of
-//! starving each other. The thread count never changes a logit (tested), so this never changes an output byte.
+//! starving each other. Niced neighbours (`nice make`) yield their cores to it, so they are not counted. The
+//! thread count never changes a logit (tested), so this never changes an output byte.
 
 use std::time::{Duration, Instant};
 
@@ -44,7 +45,7 @@ struct Sample {
     at: Instant,
     /// All CPUs, all states.
     total: u64,
-    /// All CPUs, busy states (everything but idle and I/O wait).
+    /// All CPUs, busy states (everything but idle and I/O wait, and niced time unless this process is niced).
     busy: u64,
     /// This process.
     own: u64,
@@ -114,15 +115,24 @@ fn sample() -> Option<Sample> {
     let total: u64 = cpu.iter().take(8).sum();
     let idle = cpu.get(3)? + cpu.get(4).copied().unwrap_or(0);
     let own = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // Fields after the command name (which may hold spaces) start at state; utime and stime are the 12th and 13th.
+    // Fields after the command name (which may hold spaces) start at state; utime and stime are the 12th and 13th,
+    // nice the 17th.
     let after_name = &own[own.rfind(')')? + 1..];
     let fields: Vec<&str> = after_name.split_whitespace().collect();
-    let own = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    let own_ticks = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    let own_nice: i64 = fields.get(16)?.parse().ok()?;
+    // Time of niced processes (`nice make -j`) counts as idle for a process that is not niced itself: the
+    // scheduler gives such a neighbour a sliver of a shared core, so it does not stall ggml's threads.
+    let yielding = if own_nice <= 0 {
+        cpu.get(1).copied().unwrap_or(0)
+    } else {
+        0
+    };
     Some(Sample {
         at: Instant::now(),
         total,
-        busy: total.saturating_sub(idle),
-        own,
+        busy: total.saturating_sub(idle + yielding),
+        own: own_ticks,
     })
 }
 
