@@ -79,7 +79,7 @@ struct Output {
 #[derive(Args, Clone, Default)]
 #[group(multiple = false)]
 struct LevelArgs {
-    /// Level 1, the fastest (about 3x the default's speed, a few percent larger). Levels run -1 … -9.
+    /// Level 1, the fastest (about 3× the default's speed, about 5% larger). Levels run -1 … -9.
     #[arg(short = '1', help_heading = "Levels")]
     level1: bool,
     #[arg(short = '2', hide = true)]
@@ -97,8 +97,8 @@ struct LevelArgs {
     level7: bool,
     #[arg(short = '8', hide = true)]
     level8: bool,
-    /// Level 9, the smallest output: the strongest model (Gemma 3 270M; fetch it with
-    /// `bash models/fetch.sh gemma3-270m`).
+    /// Level 9, the smallest output. Levels 7–9 use the strongest model, Gemma 3 270M: fetch it with
+    /// `bash models/fetch.sh gemma3-270m`.
     #[arg(short = '9', help_heading = "Levels")]
     level9: bool,
     /// Same as -1.
