@@ -47,9 +47,9 @@ const SKIP: u16 = DEFAULT_PREDICTORS.skip_miss_rate;
 pub const LEVELS: [Level; 9] = [
     level(1, SMOLLM2, 512, 8, 1024, SKIP),
     level(2, SMOLLM2, 1024, 8, 1024, SKIP),
-    level(3, SMOLLM2, 1024, 8, 2048, SKIP),
+    level(3, SMOLLM2, 1536, 8, 2048, SKIP),
     level(4, SMOLLM2, 2048, 8, 2048, SKIP),
-    level(5, SMOLLM2, 2048, 8, 4096, SKIP),
+    level(5, SMOLLM2, 3072, 8, 4096, SKIP),
     level(6, SMOLLM2, 4096, 8, 8192, SKIP),
     level(7, GEMMA3, 4096, 4, 16384, SKIP),
     level(8, GEMMA3, 8192, 4, 16384, SKIP),
@@ -182,6 +182,30 @@ mod tests {
         assert_eq!((settings.session.slide, settings.session.sink), (256, 4));
         assert_eq!(settings.min_chunk_tokens, 8192);
         assert_eq!(settings.predictors, DEFAULT_PREDICTORS);
+    }
+
+    /// The shortest chunk only binds on short inputs, so neighbouring levels must differ in model, window or
+    /// lanes: otherwise they would write identical files for anything longer than lanes × shortest chunk.
+    #[test]
+    fn levels_differ_on_long_inputs_and_get_slower() {
+        for pair in LEVELS.windows(2) {
+            let (a, b) = (pair[0], pair[1]);
+            assert_ne!(
+                (a.model, a.window, a.lanes),
+                (b.model, b.window, b.lanes),
+                "levels {} and {}",
+                a.number,
+                b.number
+            );
+            if a.model == b.model {
+                assert!(
+                    b.window >= a.window && b.lanes <= a.lanes,
+                    "levels {} and {}",
+                    a.number,
+                    b.number
+                );
+            }
+        }
     }
 
     #[test]
