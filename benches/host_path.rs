@@ -15,8 +15,9 @@ use std::time::{Duration, Instant};
 use criterion::Criterion;
 use nacz::codec::DEFAULT_PREDICTORS;
 use nacz::container::{cdf_precision_bits, FORMAT_VERSION};
+use nacz::lm::TokenId;
 use nacz_coder::{Cdf, Encoder};
-use nacz_predictors::{Predictor, TokenId};
+use nacz_predictors::Predictor;
 
 const LANES: usize = 8;
 const BANK: usize = 64;

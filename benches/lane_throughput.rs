@@ -7,9 +7,10 @@
 use std::time::Instant;
 
 use nacz::container::{cdf_precision_bits, FORMAT_VERSION};
+use nacz::lm::{LaneFeed, LanguageModel, LlamaLm, SessionConfig, Threads};
 use nacz::model;
 use nacz_coder::Cdf;
-use nacz_predictors::{softmax_into, LaneFeed, LanguageModel, LlamaLm, SessionConfig, Threads};
+use nacz_predictors::softmax_into;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
@@ -32,7 +33,7 @@ fn main() {
         .ok()
         .and_then(|t| t.parse().ok())
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let mut lm = LlamaLm::load(&path, model::fingerprint(&path).unwrap(), Threads::Fixed(threads)).unwrap();
+    let mut lm = LlamaLm::load(&path, model::fingerprint(&path).unwrap(), Threads::Fixed(threads), 1).unwrap();
     let text = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/alice-head.txt")).unwrap();
     let tokens = lm.tokenize(&text);
     let (mut probs, mut cdf) = (Vec::new(), Cdf::with_precision(cdf_precision_bits(FORMAT_VERSION)));
@@ -40,6 +41,7 @@ fn main() {
         for &lanes in &lanes_list {
             let config = SessionConfig {
                 lanes,
+                lane_group: lanes,
                 window,
                 slide: window / 4,
                 sink: 4,

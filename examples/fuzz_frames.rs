@@ -10,13 +10,14 @@ use std::time::{Duration, Instant};
 
 use nacz::codec::{CompressSettings, Engine, NoProgress, DEFAULT_PREDICTORS};
 use nacz::forgery::Mutator;
+use nacz::lm::{FakeLm, SessionConfig};
 use nacz::stream;
-use nacz_predictors::{FakeLm, SessionConfig};
 
 fn compress(input: &[u8], byte_model: bool) -> Vec<u8> {
     let mut settings = CompressSettings::new(
         SessionConfig {
             lanes: 3,
+            lane_group: 3,
             window: 64,
             slide: 16,
             sink: 2,

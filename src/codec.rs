@@ -11,13 +11,14 @@ use crate::container::{
     cdf_precision_bits, checksum, read_frame, ByteParams, ChunkEntry, FrameBody, FrameHeader, FrameRef, ModelParams,
     FORMAT_VERSION,
 };
+use crate::lm::{LaneFeed, LanguageModel, SessionConfig, TokenId};
 use crate::newlines::{crlf_to_lf, lf_to_crlf};
 use crate::plan::chunk_sizes;
 use crate::tokenizer::{binary_fraction, tokenize};
 use crate::Error;
 use nacz_coder::{Cdf, Decoder, Encoder};
 use nacz_predictors::byte::ByteModelConfig;
-use nacz_predictors::{LaneFeed, LanguageModel, MixerKind, Predictor, PredictorConfig, SessionConfig, TokenId};
+use nacz_predictors::{MixerKind, Predictor, PredictorConfig};
 
 /// Settings a user can choose when compressing; all of them land in the header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -375,6 +376,7 @@ impl Engine {
         let body = FrameBody::Modeled(ModelParams {
             model_id: model_id(&lm.fingerprint()),
             engine_id: engine_id_hash(&lm.engine_id()),
+            backend: Some(lm.backend()),
             session: settings.session,
             predictors,
             min_chunk_tokens: settings.min_chunk_tokens,
@@ -631,6 +633,15 @@ fn check_compatible(lm: &dyn LanguageModel, params: &ModelParams) -> Result<(), 
             expected: params.model_id,
             found,
         });
+    }
+    if let Some(made_by) = &params.backend {
+        let this = lm.backend();
+        if *made_by != this {
+            return Err(Error::BackendMismatch {
+                made_by: made_by.clone(),
+                this,
+            });
+        }
     }
     let engine = lm.engine_id();
     if engine_id_hash(&engine) != params.engine_id {

@@ -1,8 +1,9 @@
-//! The nacz container, format version 6 (specified in `format-spec/nacz-format.md`): stored frames, token frames
-//! (the LM and its predictors) and, since version 6, byte-model frames (binary data). Version-1 frames (the LM
-//! alone, no predictor block), version-2 frames (no context-gap field), version-3 frames (no line-ending flag),
-//! version-4 frames (no multi-context mixer or probability map) and version-5 frames (no byte-model frames) are
-//! still read.
+//! The nacz container, format version 7 (specified in `format-spec/nacz-format.md`): stored frames, token frames
+//! (the LM and its predictors; since version 7 with the backend class and the lane grouping) and, since version
+//! 6, byte-model frames (binary data). Version-1 frames (the LM alone, no predictor block), version-2 frames (no
+//! context-gap field), version-3 frames (no line-ending flag), version-4 frames (no multi-context mixer or
+//! probability map), version-5 frames (no byte-model frames) and version-6 frames (no backend class; all lanes
+//! in one group) are still read.
 //!
 //! A file is one or more frames; frames concatenate. Each frame holds one slice of the input and is checked on its
 //! own: one frame checksum covers every header and payload byte, so integrity is verified in milliseconds without
@@ -10,15 +11,16 @@
 //! decoded bytes. The header is kept small (about 40 bytes for a one-chunk frame) because on short inputs every
 //! byte of it shows in the ratio. Parsing does no I/O and checks every limit before allocating.
 
+use crate::lm::{Backend, SessionConfig, CLASS_CPU, CLASS_CUDA, CPU_FEATURES, MAX_GPU_NAME};
 use byteorder::{ByteOrder, LittleEndian as LE};
 use nacz_predictors::byte::{ByteModelConfig, BYTE_CONFIG_LEN};
-use nacz_predictors::{MixerKind, PredictorConfig, SessionConfig};
+use nacz_predictors::{MixerKind, PredictorConfig};
 use xxhash_rust::xxh3::Xxh3;
 
 /// "NACZ".
 pub const MAGIC: [u8; 4] = *b"NACZ";
 /// The version this nacz writes.
-pub const FORMAT_VERSION: u8 = 6;
+pub const FORMAT_VERSION: u8 = 7;
 /// The oldest version it still reads: version-1 modeled frames have no predictor block and mean the LM alone.
 pub const OLDEST_READABLE_VERSION: u8 = 1;
 /// Magic, version, descriptor.
@@ -98,6 +100,9 @@ pub struct ModelParams {
     pub model_id: [u8; 4],
     /// 16-bit id of the engine string (llama.cpp build and ISA); decoding needs the same.
     pub engine_id: u16,
+    /// The backend class that computed the logits; `None` before version 7 (a CPU, its instruction set known
+    /// only through the engine id).
+    pub backend: Option<Backend>,
     pub session: SessionConfig,
     /// The online predictors mixed with the LM ([`PredictorConfig::LM_ONLY`] for version-1 frames).
     pub predictors: PredictorConfig,
@@ -182,7 +187,19 @@ impl FrameHeader {
             }
             fields.extend_from_slice(&p.model_id);
             fields.extend_from_slice(&p.engine_id.to_le_bytes());
-            for v in [s.lanes, s.window, s.slide, s.sink, s.max_feed, p.min_chunk_tokens] {
+            put_backend(
+                &mut fields,
+                p.backend.as_ref().expect("frames are written with their backend"),
+            );
+            for v in [
+                s.lanes,
+                s.lane_group,
+                s.window,
+                s.slide,
+                s.sink,
+                s.max_feed,
+                p.min_chunk_tokens,
+            ] {
                 put_varint(&mut fields, u64::from(v));
             }
             let c = &p.predictors;
@@ -345,7 +362,13 @@ fn read_model_params(
     }
     let model_id: [u8; 4] = r.take(4, "model id")?.try_into().expect("4 bytes");
     let engine_id = LE::read_u16(r.take(2, "engine id")?);
+    let backend = if version >= 7 { Some(read_backend(r)?) } else { None };
     let lanes = r.varint_u32("lanes")?;
+    let lane_group = if version >= 7 {
+        r.varint_u32("lanes per group")?
+    } else {
+        lanes
+    };
     let window = r.varint_u32("window")?;
     let slide = r.varint_u32("slide")?;
     let sink = r.varint_u32("sink")?;
@@ -357,6 +380,7 @@ fn read_model_params(
     let min_chunk_tokens = r.varint_u32("minimum chunk tokens")?;
     let session = SessionConfig {
         lanes,
+        lane_group,
         window,
         slide,
         sink,
@@ -395,6 +419,7 @@ fn read_model_params(
     Ok(ModelParams {
         model_id,
         engine_id,
+        backend,
         session,
         predictors,
         min_chunk_tokens,
@@ -402,6 +427,62 @@ fn read_model_params(
         chunks,
         content_checksum,
     })
+}
+
+/// The backend block: a class byte, then the CPU's feature bits, or the GPU's compute capability, SM count,
+/// CUDA and cuBLAS versions and name.
+fn put_backend(out: &mut Vec<u8>, backend: &Backend) {
+    out.push(backend.class());
+    match backend {
+        Backend::Cpu { features } => put_varint(out, u64::from(*features)),
+        Backend::Cuda {
+            gpu,
+            compute_capability,
+            sms,
+            cuda_version,
+            cublas_version,
+        } => {
+            for v in [compute_capability, sms, cuda_version, cublas_version] {
+                put_varint(out, u64::from(*v));
+            }
+            let name = &gpu.as_bytes()[..gpu.len().min(MAX_GPU_NAME)];
+            out.push(name.len() as u8);
+            out.extend_from_slice(name);
+        }
+    }
+}
+
+fn read_backend(r: &mut Reader<'_>) -> Result<Backend, FormatError> {
+    match r.take(1, "backend class")?[0] {
+        CLASS_CPU => {
+            let features = r.varint_u32("CPU features")?;
+            if features >> CPU_FEATURES.len() != 0 {
+                return Err(field("CPU features", format!("unknown feature bits in {features:#x}")));
+            }
+            Ok(Backend::Cpu { features })
+        }
+        CLASS_CUDA => {
+            let compute_capability = r.varint_u32("compute capability")?;
+            let sms = r.varint_u32("SM count")?;
+            let cuda_version = r.varint_u32("CUDA version")?;
+            let cublas_version = r.varint_u32("cuBLAS version")?;
+            let len = usize::from(r.take(1, "GPU name length")?[0]);
+            if len > MAX_GPU_NAME {
+                return Err(field("GPU name", format!("{len} bytes, at most {MAX_GPU_NAME}")));
+            }
+            let gpu = std::str::from_utf8(r.take(len, "GPU name")?)
+                .map_err(|_| field("GPU name", "not UTF-8".into()))?
+                .to_string();
+            Ok(Backend::Cuda {
+                gpu,
+                compute_capability,
+                sms,
+                cuda_version,
+                cublas_version,
+            })
+        }
+        class => Err(field("backend class", format!("unknown class {class}"))),
+    }
 }
 
 fn read_byte_params(r: &mut Reader<'_>, has_config: bool, content_len: u64) -> Result<ByteParams, FormatError> {
@@ -549,8 +630,10 @@ mod tests {
         FrameBody::Modeled(ModelParams {
             model_id: [3; 4],
             engine_id: 0xBEEF,
+            backend: Some(Backend::Cpu { features: 0b1011 }),
             session: SessionConfig {
                 lanes: 4,
+                lane_group: 3,
                 window: 64,
                 slide: 16,
                 sink: 4,
@@ -609,8 +692,10 @@ mod tests {
         let body = FrameBody::Modeled(ModelParams {
             model_id: [1; 4],
             engine_id: 1,
+            backend: Some(Backend::Cpu { features: 0x1FF }),
             session: SessionConfig {
                 lanes: 8,
+                lane_group: 8,
                 window: 4096,
                 slide: 256,
                 sink: 4,
@@ -628,10 +713,41 @@ mod tests {
             content_checksum: 7,
         });
         let payload = vec![0u8; 2790];
+        // 4 bytes more than version 6's: the backend class, two bytes of CPU features and the lane grouping.
         assert_eq!(
             FrameHeader::write_frame(20_000, body, &payload).len() - payload.len(),
-            49
+            53
         );
+    }
+
+    #[test]
+    fn backends_round_trip_and_unknown_ones_are_refused() {
+        let FrameBody::Modeled(params) = modeled() else {
+            unreachable!()
+        };
+        let h200 = Backend::Cuda {
+            gpu: "NVIDIA H200".into(),
+            compute_capability: 90,
+            sms: 132,
+            cuda_version: 13000,
+            cublas_version: 130_001,
+        };
+        let body = FrameBody::Modeled(ModelParams {
+            backend: Some(h200),
+            ..params.clone()
+        });
+        let bytes = FrameHeader::write_frame(30, body.clone(), b"abcdefgh");
+        assert_eq!(read_frame(&bytes).unwrap().0.header.body, body);
+        for (backend, error) in [
+            (vec![2u8], "unknown class 2"),
+            (vec![CLASS_CPU, 0x80, 0x80, 0x80, 0x10], "unknown feature bits"),
+        ] {
+            let mut fields = Vec::new();
+            fields.extend_from_slice(&backend);
+            fields.push(0);
+            let err = read_backend(&mut Reader { buf: &fields }).unwrap_err();
+            assert!(err.to_string().contains(error), "{err}");
+        }
     }
 
     #[test]

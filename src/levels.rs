@@ -5,7 +5,8 @@
 //! so a file decodes the same whichever level made it, and `nacz info` recognises a level by comparing a frame's
 //! parameters with the presets ([`Level::of_frame`]).
 
-use nacz_predictors::{PredictorConfig, SessionConfig};
+use crate::lm::SessionConfig;
+use nacz_predictors::PredictorConfig;
 
 use crate::codec::{CompressSettings, DEFAULT_PREDICTORS};
 use crate::container::ModelParams;
@@ -87,6 +88,7 @@ impl Level {
     pub fn session(&self) -> SessionConfig {
         SessionConfig {
             lanes: self.lanes,
+            lane_group: self.lanes,
             window: self.window,
             slide: self.slide(),
             sink: SINK_TOKENS,
@@ -116,6 +118,7 @@ impl Level {
         let p = &params.predictors;
         let wanted = self.predictors();
         params.session.lanes == session.lanes
+            && params.session.lane_group == session.lane_group
             && params.session.window == session.window
             && params.session.slide == session.slide
             && params.session.sink == session.sink
@@ -160,7 +163,7 @@ mod tests {
             let settings = level.settings();
             settings.session.validate().unwrap();
             settings.predictors.validate(level.lanes).unwrap();
-            assert_eq!(level.window % nacz_predictors::CONTEXT_PAD, 0);
+            assert_eq!(level.window % crate::lm::CONTEXT_PAD, 0);
             assert!(
                 model::manifest().iter().any(|e| e.name == level.model),
                 "{}",

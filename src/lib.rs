@@ -6,7 +6,8 @@
 //!
 //! Start with [`compress`] and [`decompress`] and their [`Options`] (level, model, threads, memory limit).
 //!
-//! Modules: [`options`] (the front door), [`levels`] (the presets `-1` … `-9`), [`tokenizer`] (byte-exact
+//! Modules: [`options`] (the front door), [`levels`] (the presets `-1` … `-9`), [`lm`] (the language model and
+//! its backends: llama.cpp, fake, replay), [`tokenizer`] (byte-exact
 //! tokens), [`plan`] (chunk plan), [`codec`] (lanes, prediction, coding, the choice of frame kind), [`bytes`]
 //! (byte-model frames), [`container`] (the file format), [`forgery`] (resealed and mutated frames for fuzzing),
 //! [`model`] (finding, fingerprinting and loading model files), [`newlines`] (CRLF text modeled as LF),
@@ -17,6 +18,7 @@ pub mod codec;
 pub mod container;
 pub mod forgery;
 pub mod levels;
+pub mod lm;
 pub mod model;
 pub mod newlines;
 pub mod options;
@@ -27,8 +29,8 @@ pub mod tokenizer;
 pub use options::{compress, decompress, Options};
 pub use stream::Totals;
 
+use crate::lm::{Backend, LmError};
 use container::FormatError;
-use nacz_predictors::LmError;
 
 /// Everything that can go wrong in nacz, with messages meant for users.
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +43,8 @@ pub enum Error {
     Format(#[from] FormatError),
     #[error(transparent)]
     Lm(#[from] LmError),
+    #[error(transparent)]
+    Predictors(#[from] nacz_predictors::ConfigError),
     #[error("cannot build a CDF: {0}")]
     Cdf(#[from] nacz_coder::CdfError),
     #[error("corrupt data: the chunk table does not follow the chunk plan")]
@@ -79,6 +83,12 @@ pub enum Error {
         codec::engine_id_hash(found)
     )]
     EngineMismatch { expected: u16, found: String },
+    #[error(
+        "this file was compressed on the {made_by} backend, but this nacz computes on the {this} backend, and \
+         logits differ between them; decode it with {}",
+        made_by.decoder_hint()
+    )]
+    BackendMismatch { made_by: Backend, this: Backend },
     #[error("{0}")]
     Model(String),
     #[error("{0}")]

@@ -15,9 +15,10 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use nacz::codec::{predictor_set, CompressSettings, Engine, Progress};
 use nacz::container::{FrameBody, FrameRef};
 use nacz::levels::{Level, DEFAULT_LEVEL};
+use nacz::lm::{Device, FakeLm, LanguageModel};
 use nacz::stream::{self, FRAME_BYTES};
 use nacz::{model, Error};
-use nacz_predictors::{FakeLm, LanguageModel, MixerKind, PredictorConfig};
+use nacz_predictors::{MixerKind, PredictorConfig};
 
 const SUFFIX: &str = ".nacz";
 
@@ -44,6 +45,13 @@ struct Global {
     /// Output bytes do not depend on it.
     #[arg(long, global = true)]
     threads: Option<usize>,
+    /// Worker threads that decode the lane groups of a step in parallel (default 1). Output bytes do not depend
+    /// on it.
+    #[arg(long, global = true, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=256))]
+    workers: u32,
+    /// Where the model runs: auto, cpu, or cuda[:0,1,…] (this build has only the CPU).
+    #[arg(long, global = true, default_value = "auto")]
+    device: Device,
     /// Most memory one frame may need to compress or decode, e.g. 8G or 512M (default 4G). A file that needs more
     /// is refused before anything is allocated for it.
     #[arg(long, global = true, value_name = "SIZE", value_parser = parse_size)]
@@ -134,6 +142,10 @@ struct TuningArgs {
     /// Chunks coded in lockstep (more: faster on multi-core CPUs, slightly larger output).
     #[arg(long)]
     lanes: Option<u32>,
+    /// Lanes per model context (default: all lanes in one). Groups are decoded in parallel by --workers; each
+    /// group's predictions depend only on its own lanes, so the grouping is recorded in the file.
+    #[arg(long)]
+    lane_group: Option<u32>,
     /// Tokens of context the model sees.
     #[arg(long)]
     window: Option<u32>,
@@ -235,6 +247,7 @@ impl TuningArgs {
         let predictors = predictor_set(&self.predictors, base)?;
         let mut session = level.session();
         session.lanes = self.lanes.unwrap_or(session.lanes);
+        session.lane_group = self.lane_group.unwrap_or(session.lanes);
         session.window = self.window.unwrap_or(session.window);
         session.slide = self.slide.unwrap_or(session.window / 16);
         session.sink = self.sink.unwrap_or(session.sink);
@@ -301,6 +314,11 @@ fn main() -> ExitCode {
     remove_pending_output_on_signal();
     let cli = Cli::parse();
     let global = cli.global.clone();
+    // A device this build cannot use is refused before any input is read or output created.
+    if let Err(e) = global.device.resolve() {
+        eprintln!("nacz: {e}");
+        return ExitCode::FAILURE;
+    }
     let mut failed = false;
     let mut report = |path: &str, result: Result<(), Error>| {
         if let Err(e) = result {
@@ -372,10 +390,10 @@ fn check_settings(settings: &CompressSettings, frame_bytes: usize) -> Result<(),
     let session = &settings.session;
     session.validate()?;
     settings.predictors.validate(session.lanes)?;
-    if !session.window.is_multiple_of(nacz_predictors::CONTEXT_PAD) {
+    if !session.window.is_multiple_of(nacz::lm::CONTEXT_PAD) {
         return Err(Error::Usage(format!(
             "--window must be a multiple of {}",
-            nacz_predictors::CONTEXT_PAD
+            nacz::lm::CONTEXT_PAD
         )));
     }
     if session.kv_q8 && !session.flash_attention {
@@ -419,6 +437,8 @@ fn engine(global: &Global, default_model: Option<&str>) -> Engine {
         model: global.model.clone(),
         default_model: default_model.map(str::to_string),
         threads: global.threads,
+        workers: global.workers as usize,
+        device: global.device.clone(),
         verbose: global.verbose,
     }));
     if let Some(limit) = global.memory_limit {
@@ -716,7 +736,7 @@ fn info_one(input: &Option<PathBuf>) -> Result<(), Error> {
                 let sc = &p.session;
                 lines.push(format!(
                     "  frame {index}: {} bytes, {t} tokens, {} chunks, {} bytes coded\n    {}\n    model sha256 {}…{}\n    \
-                     engine {:#06x}{}\n    lanes {}, window {}, slide {}, sink {}, flash attention {}, KV cache {}, \
+                     engine {:#06x}{}\n    backend {}\n    lanes {} ({}), window {}, slide {}, sink {}, flash attention {}, KV cache {}, \
                      {} tokens per lane and step, min chunk tokens {}, CDF {}-bit{}\n    predictors: {}",
                     h.content_len,
                     p.chunks.len(),
@@ -726,7 +746,12 @@ fn info_one(input: &Option<PathBuf>) -> Result<(), Error> {
                     model::describe_model_id(&p.model_id),
                     p.engine_id,
                     this_engine_note(p.engine_id),
+                    p.backend.as_ref().map_or_else(
+                        || "CPU (format version 6 or older: the instruction set is known by the engine id only)".into(),
+                        ToString::to_string
+                    ),
                     sc.lanes,
+                    describe_groups(sc),
                     sc.window,
                     sc.slide,
                     sc.sink,
@@ -757,6 +782,14 @@ fn info_one(input: &Option<PathBuf>) -> Result<(), Error> {
         println!("{line}");
     }
     Ok(())
+}
+
+/// "one group", "3 groups of 4".
+fn describe_groups(session: &nacz::lm::SessionConfig) -> String {
+    match session.lane_groups().count() {
+        1 => "one group".into(),
+        n => format!("{n} groups of {}", session.lane_group),
+    }
 }
 
 /// "level 6", or what comes closest.
@@ -821,7 +854,7 @@ fn describe_predictors(c: &PredictorConfig) -> String {
 fn this_engine_note(id: u16) -> String {
     #[cfg(feature = "llama")]
     {
-        let engine = nacz_predictors::llama_engine_id();
+        let engine = nacz::lm::llama_engine_id();
         if nacz::codec::engine_id_hash(&engine) == id {
             return format!(" (this nacz's engine: {engine})");
         }

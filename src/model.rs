@@ -7,7 +7,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
-use nacz_predictors::{FakeLm, LanguageModel};
+use crate::lm::{Device, FakeLm, LanguageModel};
 use sha2::{Digest, Sha256};
 
 use crate::codec::ModelLoader;
@@ -148,6 +148,10 @@ pub struct LoadOptions {
     pub default_model: Option<String>,
     /// Inference threads; `None` follows the load (as many as other processes leave idle).
     pub threads: Option<usize>,
+    /// Worker threads running the lane groups (0 or 1: one). Never changes an output byte.
+    pub workers: usize,
+    /// Where the lane groups run.
+    pub device: Device,
     /// Report the model and its load time on stderr.
     pub verbose: bool,
 }
@@ -157,16 +161,16 @@ pub struct LoadOptions {
 pub fn loader(options: LoadOptions) -> ModelLoader {
     Box::new(
         move |wanted: Option<&[u8; 4]>| -> Result<Box<dyn LanguageModel>, Error> {
+            options.device.resolve()?;
             let lm: Box<dyn LanguageModel> = if options.model.as_deref() == Some("@fake") {
-                Box::new(FakeLm::new())
+                Box::new(FakeLm::new().with_workers(options.workers))
             } else {
                 let explicit = options.model.clone().or_else(|| std::env::var("NACZ_MODEL").ok());
                 let named = match wanted {
                     Some(id) => entry_for_model_id(id).map(|e| e.name),
                     None => options.default_model.clone(),
                 };
-                let loaded = resolve(explicit.or(named).as_deref())
-                    .and_then(|path| load(&path, options.threads, options.verbose));
+                let loaded = resolve(explicit.or(named).as_deref()).and_then(|path| load(&path, &options));
                 match (loaded, wanted) {
                     (Ok(lm), _) => lm,
                     // Decoding: say which model the file needs and how to get it.
@@ -184,10 +188,10 @@ pub fn loader(options: LoadOptions) -> ModelLoader {
             // Developer aids for tuning the predictors (CONTRIBUTING.md): record the model's predictions once, replay
             // them in later runs over the same input and lanes.
             if let Some(path) = std::env::var_os("NACZ_LM_RECORD") {
-                return Ok(Box::new(nacz_predictors::Recorder::new(lm, Path::new(&path))?));
+                return Ok(Box::new(crate::lm::Recorder::new(lm, Path::new(&path))?));
             }
             if let Some(path) = std::env::var_os("NACZ_LM_REPLAY") {
-                return Ok(Box::new(nacz_predictors::Replayer::new(lm, Path::new(&path))?));
+                return Ok(Box::new(crate::lm::Replayer::new(lm, Path::new(&path))?));
             }
             Ok(lm)
         },
@@ -196,20 +200,20 @@ pub fn loader(options: LoadOptions) -> ModelLoader {
 
 /// Loads the GGUF model at `path` into llama.cpp.
 #[cfg(feature = "llama")]
-pub fn load(path: &Path, threads: Option<usize>, verbose: bool) -> Result<Box<dyn LanguageModel>, Error> {
-    use nacz_predictors::Threads;
+pub fn load(path: &Path, options: &LoadOptions) -> Result<Box<dyn LanguageModel>, Error> {
+    use crate::lm::Threads;
     check_cpu()?;
     let start = std::time::Instant::now();
     let fingerprint = fingerprint(path)?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let (policy, described) = match threads {
+    let (policy, described) = match options.threads {
         Some(n) => (Threads::Fixed(n), format!("{n} threads")),
         None => (
             Threads::follow_load(cores),
             format!("up to {cores} threads, as the load allows"),
         ),
     };
-    let lm = nacz_predictors::LlamaLm::load(path, fingerprint, policy).map_err(|e| {
+    let lm = crate::lm::LlamaLm::load(path, fingerprint, policy, options.workers).map_err(|e| {
         Error::Model(format!(
             "cannot load model {} (sha256 {}): {e}; a model damaged on disk is fetched again with `bash \
              models/fetch.sh NAME`",
@@ -217,7 +221,7 @@ pub fn load(path: &Path, threads: Option<usize>, verbose: bool) -> Result<Box<dy
             hex(&fingerprint)
         ))
     })?;
-    if verbose {
+    if options.verbose {
         eprintln!(
             "nacz: model {} (sha256 {}) loaded in {:.2} s, {described}",
             path.display(),
@@ -230,7 +234,7 @@ pub fn load(path: &Path, threads: Option<usize>, verbose: bool) -> Result<Box<dy
 
 /// Without llama.cpp compiled in, only the stand-in model is available.
 #[cfg(not(feature = "llama"))]
-pub fn load(_: &Path, _: Option<usize>, _: bool) -> Result<Box<dyn LanguageModel>, Error> {
+pub fn load(_: &Path, _: &LoadOptions) -> Result<Box<dyn LanguageModel>, Error> {
     Err(Error::Model("this nacz was built without the `llama` feature".into()))
 }
 

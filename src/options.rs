@@ -3,7 +3,7 @@
 //!
 //! ```
 //! use nacz::{compress, decompress, Options};
-//! use nacz_predictors::FakeLm;
+//! use nacz::lm::FakeLm;
 //!
 //! let text = b"The quick brown fox jumps over the lazy dog. ".repeat(20);
 //! // A real run takes the manifest model (`Options::new().level(6)`); the tests' stand-in model needs no weights.
@@ -21,7 +21,7 @@
 
 use std::io::{Read, Write};
 
-use nacz_predictors::LanguageModel;
+use crate::lm::{Device, LanguageModel};
 
 use crate::codec::{CompressSettings, Engine, NoProgress};
 use crate::levels::{Level, DEFAULT_LEVEL};
@@ -37,6 +37,8 @@ pub struct Options {
     model: Option<String>,
     language_model: Option<Box<dyn LanguageModel>>,
     threads: Option<usize>,
+    workers: usize,
+    device: Device,
     memory_limit: Option<u64>,
 }
 
@@ -55,6 +57,8 @@ impl Options {
             model: None,
             language_model: None,
             threads: None,
+            workers: 1,
+            device: Device::Auto,
             memory_limit: None,
         }
     }
@@ -90,6 +94,18 @@ impl Options {
         self
     }
 
+    /// Worker threads decoding the lane groups in parallel (1 by default). Output never depends on it.
+    pub fn workers(mut self, workers: usize) -> Self {
+        self.workers = workers.max(1);
+        self
+    }
+
+    /// Where the model runs ([`Device::Auto`] by default: the CPU in this build; a GPU is refused with an error).
+    pub fn device(mut self, device: Device) -> Self {
+        self.device = device;
+        self
+    }
+
     /// Most memory one frame may need ([`crate::codec::DEFAULT_MEMORY_LIMIT`] by default); a file that needs more
     /// is refused before anything is allocated for it.
     pub fn memory_limit(mut self, bytes: u64) -> Self {
@@ -110,6 +126,8 @@ impl Options {
                 model: self.model.clone(),
                 default_model: default_model.map(str::to_string),
                 threads: self.threads,
+                workers: self.workers,
+                device: self.device.clone(),
                 verbose: false,
             })),
         };
@@ -124,6 +142,7 @@ impl Options {
 /// the stream can be concatenated with others). Returns the byte and token counts.
 pub fn compress(mut input: impl Read, mut output: impl Write, mut options: Options) -> Result<Totals, Error> {
     let level = options.checked_level()?;
+    options.device.resolve()?;
     let settings = options.settings.unwrap_or_else(|| level.settings());
     let mut engine = options.engine(Some(level.model));
     stream::compress(
@@ -139,6 +158,7 @@ pub fn compress(mut input: impl Read, mut output: impl Write, mut options: Optio
 /// Decompresses a nacz stream (one or more frames, e.g. concatenated files) to `output`, verifying every frame's
 /// checksums. Returns the number of bytes written.
 pub fn decompress(mut input: impl Read, mut output: impl Write, mut options: Options) -> Result<u64, Error> {
+    options.device.resolve()?;
     let mut engine = options.engine(None);
     stream::decompress(&mut engine, &mut input, Some(&mut output), &mut NoProgress)
 }
@@ -146,7 +166,7 @@ pub fn decompress(mut input: impl Read, mut output: impl Write, mut options: Opt
 #[cfg(test)]
 mod tests {
     use super::*;
-    use nacz_predictors::FakeLm;
+    use crate::lm::FakeLm;
 
     #[test]
     fn an_unknown_level_is_a_usage_error() {

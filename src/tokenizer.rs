@@ -5,7 +5,7 @@
 //! tokenized run is checked against its source and replaced by byte tokens if it does not reproduce it, and the
 //! whole result is checked once more, so a tokenizer quirk can cost bits but never bytes.
 
-use nacz_predictors::{LanguageModel, TokenId, Vocab};
+use crate::lm::{LanguageModel, TokenId, Vocab};
 
 /// A byte the model's tokenizer is not trusted with: C0 controls other than tab, LF and CR, and DEL.
 fn is_control(b: u8) -> bool {
@@ -83,7 +83,7 @@ pub fn detokenize(vocab: &Vocab, tokens: &[TokenId], out: &mut Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use nacz_predictors::FakeLm;
+    use crate::lm::FakeLm;
     use proptest::prelude::*;
 
     fn round_trip(input: &[u8]) -> Vec<TokenId> {

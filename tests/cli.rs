@@ -169,7 +169,9 @@ fn info_and_quick_test_need_no_model() {
             let original = format!("original {} bytes", TEXT.len() * 200);
             for needle in [
                 original.as_str(),
-                "format version 6,",
+                "format version 7,",
+                "backend CPU (no instruction-set extensions)",
+                "lanes 2 (one group)",
                 "mixer multi",
                 "probability map",
                 "model sha256 66616b65…",
@@ -186,6 +188,7 @@ fn info_and_quick_test_need_no_model() {
         ("fake-lanes3-v1.txt.nacz", "format version 1,"),
         ("fake-lanes3-v4.txt.nacz", "mixer context"),
         ("fake-lanes3-v5.txt.nacz", "line breaks CRLF, modeled as LF"),
+        ("fake-lanes3-v6.txt.nacz", "backend CPU (format version 6 or older"),
     ] {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("tests/golden")
@@ -261,6 +264,62 @@ fn levels_are_recorded_and_named_by_info() {
     let both = nacz(dir.path(), &["compress", "-c", "-1", "-9", "a.txt"], b"");
     assert_eq!(both.status.code(), Some(2), "two levels are a usage error");
     assert!(both.stdout.is_empty());
+}
+
+/// Lane groups are recorded in the file and change its bytes; worker and thread counts never do. A GPU device
+/// is refused by this CPU build before anything is written.
+#[test]
+fn workers_and_threads_never_change_the_bytes_and_cuda_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = TEXT.repeat(60);
+    fs::write(dir.path().join("a.txt"), &input).unwrap();
+    let compress = |extra: &[&str]| {
+        let mut args = vec![
+            "compress",
+            "-c",
+            "--no-byte-model",
+            "--lanes",
+            "5",
+            "--min-chunk-tokens",
+            "16",
+        ];
+        args.extend_from_slice(extra);
+        args.push("a.txt");
+        let out = nacz(dir.path(), &args, b"");
+        assert!(out.status.success(), "{extra:?}: {}", stderr(&out));
+        out.stdout
+    };
+    let grouped = compress(&["--lane-group", "2"]);
+    for extra in [
+        &["--lane-group", "2", "--workers", "2"][..],
+        &["--lane-group", "2", "--workers", "3"],
+        &["--lane-group", "2", "--workers", "3", "--threads", "1"],
+        &["--lane-group", "2", "--threads", "4"],
+    ] {
+        assert!(compress(extra) == grouped, "{extra:?} changed the bytes");
+    }
+    assert!(compress(&[]) != grouped, "the grouping changes the predictions");
+    fs::write(dir.path().join("a.nacz"), &grouped).unwrap();
+    let back = nacz(dir.path(), &["--workers", "2", "decompress", "-c", "a.nacz"], b"");
+    assert!(back.status.success() && back.stdout == input, "{}", stderr(&back));
+    let info = nacz(dir.path(), &["info", "a.nacz"], b"");
+    let info = String::from_utf8_lossy(&info.stdout);
+    assert!(info.contains("lanes 5 (3 groups of 2)"), "{info}");
+
+    for args in [
+        &["--device", "cuda", "compress", "a.txt"][..],
+        &["--device", "cuda:0,1", "decompress", "-c", "a.nacz"],
+    ] {
+        let out = nacz(dir.path(), args, b"");
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+        assert!(stderr(&out).contains("this nacz is the CPU build"), "{}", stderr(&out));
+    }
+    assert!(!dir.path().join("a.txt.nacz").exists());
+    let bad = nacz(dir.path(), &["--device", "tpu", "info", "a.nacz"], b"");
+    assert_eq!(bad.status.code(), Some(2), "an unknown device is a usage error");
+    let cpu = nacz(dir.path(), &["--device", "cpu", "decompress", "-c", "a.nacz"], b"");
+    assert!(cpu.status.success() && cpu.stdout == input);
 }
 
 /// The README's sharding recipe: GNU parallel cuts a file into blocks at line ends, compresses them in parallel

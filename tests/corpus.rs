@@ -6,8 +6,8 @@
 use std::path::{Path, PathBuf};
 
 use nacz::codec::{CompressSettings, Engine, NoProgress, DEFAULT_PREDICTORS};
+use nacz::lm::{FakeLm, SessionConfig};
 use nacz::stream;
-use nacz_predictors::{FakeLm, SessionConfig};
 
 fn corpus_dir() -> Option<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -47,6 +47,7 @@ fn every_corpus_file_round_trips() {
     let settings = CompressSettings::new(
         SessionConfig {
             lanes: 4,
+            lane_group: 4,
             window: 512,
             slide: 32,
             sink: 4,

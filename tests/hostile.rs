@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use nacz::codec::Engine;
 use nacz::container::{FormatError, FrameBody, FrameHeader};
 use nacz::forgery::reseal;
+use nacz::lm::{Backend, FakeLm};
 use nacz::{stream, Error};
-use nacz_predictors::FakeLm;
 use util::{compress_with, decompress, decompress_with, forge, settings, settings_with_byte_model, text};
 
 fn golden_errors() -> PathBuf {
@@ -70,6 +70,25 @@ fn forgeries(frame: &[u8], byte_frame: &[u8]) -> Vec<(&'static str, Vec<u8>, Che
             matches!(e, Error::EngineMismatch { .. })
         }),
         (
+            "backend-mismatch",
+            forge(frame, |p| {
+                p.backend = Some(Backend::Cuda {
+                    gpu: "NVIDIA H200".into(),
+                    compute_capability: 90,
+                    sms: 132,
+                    cuda_version: 13000,
+                    cublas_version: 130_001,
+                })
+            }),
+            |e| {
+                let message = e.to_string();
+                matches!(e, Error::BackendMismatch { .. })
+                    && message.contains("compressed on the CUDA (NVIDIA H200, sm_90, 132 SMs")
+                    && message.contains("this nacz computes on the CPU")
+                    && message.contains("decode it with nacz's CUDA build")
+            },
+        ),
+        (
             "chunk-plan",
             forge(frame, |p| {
                 p.chunks[0].tokens += 5;
@@ -104,6 +123,7 @@ fn forgeries(frame: &[u8], byte_frame: &[u8]) -> Vec<(&'static str, Vec<u8>, Che
 /// 256 lanes × a 1,024-token window, with a minimum chunk length that keeps the frame's three chunks in the plan.
 fn with_large_session(p: &mut nacz::container::ModelParams) {
     p.session.lanes = 256;
+    p.session.lane_group = 256;
     p.session.window = 1024;
     p.session.slide = 256;
     p.min_chunk_tokens = p.chunks.iter().map(|c| c.tokens).sum::<u32>() / 3;
@@ -114,6 +134,7 @@ fn forge_unchecked_window(frame: &[u8], lanes: u32, window: u32) -> Vec<u8> {
     // Re-encode the header with a lane count and window patched into the varints that follow the ids.
     let valid = forge(frame, |p| {
         p.session.lanes = 200;
+        p.session.lane_group = 200;
         p.session.window = 16_000;
     });
     let header_len = FrameHeader::announced_len(&valid).unwrap();
@@ -128,8 +149,14 @@ fn forge_unchecked_window(frame: &[u8], lanes: u32, window: u32) -> Vec<u8> {
         out.push(v as u8);
         out
     };
-    let old = [varint(200), varint(16_000)].concat();
-    let new = [varint(u64::from(lanes)), varint(u64::from(window))].concat();
+    // Lanes, lanes per group, window.
+    let old = [varint(200), varint(200), varint(16_000)].concat();
+    let new = [
+        varint(u64::from(lanes)),
+        varint(u64::from(lanes)),
+        varint(u64::from(window)),
+    ]
+    .concat();
     let at = header.windows(old.len()).position(|w| w == old).unwrap();
     header.splice(at..at + old.len(), new.iter().copied());
     // The header length counts itself; both lengths here fit one varint byte.

@@ -4,11 +4,15 @@
 #![cfg(feature = "llama")]
 
 use nacz::codec::{CompressSettings, Engine, NoProgress, DEFAULT_PREDICTORS};
+use nacz::lm::{LlamaLm, SessionConfig, Threads};
 use nacz::model;
 use nacz::stream::{self, Totals};
-use nacz_predictors::{LlamaLm, SessionConfig, Threads};
 
 fn engine(threads: usize) -> Option<Engine> {
+    engine_with_workers(threads, 1)
+}
+
+fn engine_with_workers(threads: usize, workers: usize) -> Option<Engine> {
     let path = match model::resolve(None) {
         Ok(path) => path,
         Err(e) if std::env::var_os("CI").is_none() => {
@@ -19,7 +23,7 @@ fn engine(threads: usize) -> Option<Engine> {
     };
     let fingerprint = model::fingerprint(&path).unwrap();
     Some(Engine::with_model(Box::new(
-        LlamaLm::load(&path, fingerprint, Threads::Fixed(threads)).unwrap(),
+        LlamaLm::load(&path, fingerprint, Threads::Fixed(threads), workers).unwrap(),
     )))
 }
 
@@ -27,6 +31,7 @@ fn settings(lanes: u32, window: u32) -> CompressSettings {
     CompressSettings::new(
         SessionConfig {
             lanes,
+            lane_group: lanes,
             window,
             slide: window / 4,
             sink: 4,
@@ -141,4 +146,22 @@ fn output_does_not_depend_on_threads() {
         "1 and 2 threads gave different bytes"
     );
     assert!(decompress(&mut one, &a) == input);
+}
+
+/// Lane groups are separate llama.cpp contexts; decoding them on one worker or two gives the same bytes.
+#[test]
+fn output_does_not_depend_on_workers() {
+    let (Some(mut one), Some(mut two)) = (engine_with_workers(2, 1), engine_with_workers(2, 2)) else {
+        return;
+    };
+    let input = sample();
+    let mut grouped = settings(4, 256);
+    grouped.session.lane_group = 2;
+    let a = compress(&mut one, &input, &grouped);
+    assert_eq!(
+        a,
+        compress(&mut two, &input, &grouped),
+        "1 and 2 workers gave different bytes"
+    );
+    assert!(decompress(&mut two, &a) == input);
 }

@@ -2,8 +2,12 @@
 //! takes them from the header, never from its own defaults. Rates are fixed-point integers (units of 2^-16), which
 //! convert exactly to `f32` and keep floats out of the container.
 
-use crate::lm::LmError;
 use crate::ngram::MAX_ORDER;
+
+/// A predictor configuration that is out of range or would need too much memory.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("invalid predictor configuration: {0}")]
+pub struct ConfigError(pub String);
 
 /// How the predictions are combined.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -120,8 +124,8 @@ impl PredictorConfig {
     }
 
     /// Checks ranges and the memory the state of `lanes` lanes would take.
-    pub fn validate(&self, lanes: u32) -> Result<(), LmError> {
-        let bad = |what: String| Err(LmError::Config(what));
+    pub fn validate(&self, lanes: u32) -> Result<(), ConfigError> {
+        let bad = |what: String| Err(ConfigError(what));
         if usize::from(self.ngram_order) > MAX_ORDER {
             return bad(format!("n-gram order {} above {MAX_ORDER}", self.ngram_order));
         }

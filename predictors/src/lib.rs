@@ -1,10 +1,10 @@
-//! Next-token predictors for nacz.
+//! Deterministic next-token math for nacz: no language model, no FFI, no I/O, so it tests, fuzzes and benches
+//! without building llama.cpp.
 //!
-//! This crate owns everything that turns a token history into a probability distribution over the next token:
-//! the [`LanguageModel`] trait (one backend decode per [`LanguageModel::step`] across all live lanes), the
-//! llama.cpp backend (feature `llama`), a deterministic fake model for weight-free tests, and the deterministic
-//! softmax, and the online predictors mixed with the LM: token n-grams, the match model, the bias head, the mixers,
-//! the final adaptive probability map and the confidence-skip policy ([`Predictor`]). It knows nothing of files,
+//! This crate owns what turns a token history and the LM's logits into a probability distribution over the next
+//! token: the deterministic softmax and the online predictors mixed with the LM (token n-grams, the match model,
+//! the bias head, the mixers, the final adaptive probability map and the confidence-skip policy: [`Predictor`]).
+//! The language model itself and its backends live in the `nacz` crate (`nacz::lm`). It knows nothing of files,
 //! containers or arithmetic coding.
 //!
 //! The [`byte`] module is a separate, self-contained byte-level context-mixing model for binary and non-LM data.
@@ -12,21 +12,14 @@
 mod apm;
 pub mod byte;
 mod config;
-mod fake;
-#[cfg(feature = "llama")]
-mod llama;
-mod lm;
 mod matcher;
 mod mixing;
 mod ngram;
-mod replay;
 mod softmax;
 
-pub use config::{MixerKind, PredictorConfig, MAX_PREDICTOR_BYTES, RATE_ONE};
-pub use fake::FakeLm;
-#[cfg(feature = "llama")]
-pub use llama::{engine_id as llama_engine_id, LlamaLm, Threads};
-pub use lm::{LaneFeed, LanguageModel, LmError, ModelShape, SessionConfig, TokenId, Vocab, CONTEXT_PAD, MAX_FEED};
+pub use config::{ConfigError, MixerKind, PredictorConfig, MAX_PREDICTOR_BYTES, RATE_ONE};
 pub use mixing::Predictor;
-pub use replay::{Recorder, Replayer};
 pub use softmax::softmax_into;
+
+/// A token id in the coding alphabet: the model's vocabulary followed by extra byte symbols.
+pub type TokenId = u32;

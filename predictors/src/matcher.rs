@@ -6,7 +6,7 @@
 //! follow a match into another lane's history as far as that lane has got. The track record of predictions, per
 //! match-length bucket, gives the confidence the mixer and the skip policy use.
 
-use crate::lm::TokenId;
+use crate::TokenId;
 
 /// Tokens compared backwards when a match is found, which bounds the work per lookup.
 const MAX_VERIFY: usize = 48;

@@ -7,11 +7,11 @@
 //! All arithmetic is `f32` in a fixed order with our own exponential, so the output is bit-identical everywhere.
 
 use crate::apm::{MapLookup, ProbabilityMap};
-use crate::config::{MixerKind, PredictorConfig, RATE_ONE};
-use crate::lm::{LmError, TokenId};
+use crate::config::{ConfigError, MixerKind, PredictorConfig, RATE_ONE};
 use crate::matcher::{length_bucket, MatchModel, MatchPrediction};
 use crate::ngram::{Located, NgramTable, MAX_ORDER};
 use crate::softmax::{exp_nonpositive, softmax_into};
+use crate::TokenId;
 
 /// Most components a mixture has: the LM, up to [`MAX_ORDER`] n-gram orders and the match model.
 const MAX_COMPONENTS: usize = MAX_ORDER + 2;
@@ -108,7 +108,7 @@ pub struct Predictor {
 
 impl Predictor {
     /// A predictor for `lanes` lanes over an alphabet of `n_symbols` symbols.
-    pub fn new(config: PredictorConfig, lanes: usize, n_symbols: usize) -> Result<Self, LmError> {
+    pub fn new(config: PredictorConfig, lanes: usize, n_symbols: usize) -> Result<Self, ConfigError> {
         config.validate(lanes as u32)?;
         let n_groups = if config.share_lanes { 1 } else { lanes };
         let members = if config.share_lanes { lanes } else { 1 };

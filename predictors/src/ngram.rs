@@ -6,7 +6,7 @@
 //! a bucket the least counted follower gives way to a new one. Everything is integer arithmetic, so predictions are
 //! bit-identical everywhere.
 
-use crate::lm::TokenId;
+use crate::TokenId;
 
 /// Followers kept per context.
 pub const SLOTS: usize = 7;

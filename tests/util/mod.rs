@@ -5,8 +5,8 @@
 
 use nacz::codec::{CompressSettings, Engine, NoProgress, DEFAULT_PREDICTORS};
 use nacz::container::{FrameBody, FrameHeader, ModelParams};
+use nacz::lm::{FakeLm, SessionConfig};
 use nacz::stream;
-use nacz_predictors::{FakeLm, SessionConfig};
 
 /// Settings for the fake model: `lanes` lanes, a `window`-token window sliding a quarter at a time, two sink
 /// tokens, the default predictors, and every text frame through the language model (no byte-model frames: the
@@ -23,6 +23,7 @@ pub fn settings_with_byte_model(lanes: u32, window: u32, min_chunk_tokens: u32) 
     CompressSettings::new(
         SessionConfig {
             lanes,
+            lane_group: lanes,
             window,
             slide: window / 4,
             sink: 2,

@@ -1,9 +1,10 @@
 //! A deterministic stand-in for the language model, so the whole pipeline (tokenizer, lanes, coder, container)
 //! is tested without weights. It imitates the real backend's hazards on purpose: its tokenizer loses the bytes
-//! 0x04 and 0x1D and invalid UTF-8, and its logits depend on the batch composition and on the position inside
-//! the sliding window, so a decoder that does not replay the encoder's decode calls exactly fails the tests.
+//! 0x04 and 0x1D and invalid UTF-8, and its logits depend on the batch composition of the lane's group and on
+//! the position inside the sliding window, so a decoder that does not replay the encoder's decode calls (and lane
+//! groups) exactly fails the tests. Its groups run on worker threads like the real backend's.
 
-use crate::lm::{LaneFeed, LanguageModel, LmError, ModelShape, SessionConfig, TokenId, Vocab};
+use super::{for_each_group, Backend, LaneFeed, LanguageModel, LmError, ModelShape, SessionConfig, TokenId, Vocab};
 
 /// Multi-byte pieces of the fake vocabulary, after the control token and the 256 byte tokens.
 const WORDS: &[&str] = &[
@@ -75,6 +76,8 @@ pub struct FakeLm {
     config: Option<SessionConfig>,
     lanes: Vec<Lane>,
     logits: Vec<Vec<f32>>,
+    /// Worker threads that run the lane groups (never changes a logit, as with the real backend).
+    workers: usize,
 }
 
 impl Default for FakeLm {
@@ -97,7 +100,14 @@ impl FakeLm {
             config: None,
             lanes: Vec::new(),
             logits: Vec::new(),
+            workers: 1,
         }
+    }
+
+    /// The same model, running its lane groups on `workers` threads.
+    pub fn with_workers(mut self, workers: usize) -> Self {
+        self.workers = workers.max(1);
+        self
     }
 
     fn longest_piece_at(&self, text: &[u8]) -> (TokenId, usize) {
@@ -109,6 +119,36 @@ impl FakeLm {
             }
         }
         best
+    }
+
+    fn feed_lane(lane: &mut Lane, feed: &LaneFeed<'_>, config: &SessionConfig, vocab: &Vocab) -> Result<(), LmError> {
+        if feed.tokens.len() > config.max_feed as usize {
+            return Err(LmError::Config(format!(
+                "{} tokens for one lane in a step, at most {}",
+                feed.tokens.len(),
+                config.max_feed
+            )));
+        }
+        // Like the llama.cpp backend: one slide before the step when its tokens would not fit.
+        if lane.position + feed.tokens.len() as u32 > config.window {
+            lane.position -= config.slide;
+        }
+        for &token in feed.tokens {
+            if token as usize >= vocab.len() {
+                return Err(LmError::TokenOutOfRange {
+                    token,
+                    n_vocab: vocab.len(),
+                });
+            }
+            let token = vocab.model_input(token);
+            if lane.follower.is_empty() {
+                lane.follower = vec![None; vocab.n_model_tokens()];
+            }
+            lane.follower[lane.last[1] as usize] = Some(token);
+            lane.last = [lane.last[1], token];
+            lane.position += 1;
+        }
+        Ok(())
     }
 
     fn fill_logits(lane: &Lane, n_live: usize, out: &mut [f32]) {
@@ -174,6 +214,10 @@ impl LanguageModel for FakeLm {
         "fake-lm/1".to_string()
     }
 
+    fn backend(&self) -> Backend {
+        Backend::Cpu { features: 0 }
+    }
+
     fn begin(&mut self, config: SessionConfig) -> Result<(), LmError> {
         config.validate()?;
         self.lanes = vec![Lane::default(); config.lanes as usize];
@@ -200,43 +244,28 @@ impl LanguageModel for FakeLm {
                 self.lanes.len()
             )));
         }
-        let n_live: usize = feed.iter().map(|f| f.tokens.len()).sum();
-        if n_live == 0 {
+        if feed.iter().all(|f| f.tokens.is_empty()) {
             return Err(LmError::Decode("a step with no token".into()));
         }
-        for (lane_id, lane_feed) in feed.iter().enumerate() {
-            if lane_feed.tokens.len() > config.max_feed as usize {
-                return Err(LmError::Config(format!(
-                    "{} tokens for one lane in a step, at most {}",
-                    lane_feed.tokens.len(),
-                    config.max_feed
-                )));
-            }
-            let lane = &mut self.lanes[lane_id];
-            // Like the llama.cpp backend: one slide before the step when its tokens would not fit.
-            if lane.position + lane_feed.tokens.len() as u32 > config.window {
-                lane.position -= config.slide;
-            }
-            for &token in lane_feed.tokens {
-                if token as usize >= self.vocab.len() {
-                    return Err(LmError::TokenOutOfRange {
-                        token,
-                        n_vocab: self.vocab.len(),
-                    });
+        let vocab = &self.vocab;
+        let size = config.lane_group as usize;
+        // Each group is one "context": it sees only its own lanes' tokens, like a llama.cpp context.
+        let mut groups: Vec<_> = self
+            .lanes
+            .chunks_mut(size)
+            .zip(self.logits.chunks_mut(size))
+            .zip(feed.chunks(size))
+            .collect();
+        for_each_group(&mut groups, self.workers, |_, ((lanes, logits), feed)| {
+            let n_live: usize = feed.iter().map(|f| f.tokens.len()).sum();
+            for ((lane, logits), lane_feed) in lanes.iter_mut().zip(logits.iter_mut()).zip(feed.iter()) {
+                Self::feed_lane(lane, lane_feed, &config, vocab)?;
+                if lane_feed.logits && !lane_feed.tokens.is_empty() {
+                    Self::fill_logits(lane, n_live, logits);
                 }
-                let token = self.vocab.model_input(token);
-                if lane.follower.is_empty() {
-                    lane.follower = vec![None; self.vocab.n_model_tokens()];
-                }
-                lane.follower[lane.last[1] as usize] = Some(token);
-                lane.last = [lane.last[1], token];
-                lane.position += 1;
             }
-            if lane_feed.logits && !lane_feed.tokens.is_empty() {
-                Self::fill_logits(lane, n_live, &mut self.logits[lane_id]);
-            }
-        }
-        Ok(())
+            Ok(())
+        })
     }
 
     fn logits(&self, lane: usize) -> &[f32] {
@@ -264,6 +293,7 @@ mod tests {
     fn logits_depend_on_batch_composition() {
         let config = SessionConfig {
             lanes: 2,
+            lane_group: 2,
             window: 16,
             slide: 4,
             sink: 2,
@@ -278,5 +308,25 @@ mod tests {
         b.begin(config).unwrap();
         b.step(&[LaneFeed::one(&5), LaneFeed::one(&6)]).unwrap();
         assert_ne!(a.logits(0), b.logits(0));
+        // In groups of one lane, lane 0 no longer sees lane 1's token; on any number of workers.
+        let grouped = SessionConfig {
+            lane_group: 1,
+            ..config
+        };
+        let mut logits = Vec::new();
+        for (workers, feed_lane_1) in [(1, false), (1, true), (2, true)] {
+            let mut lm = FakeLm::new().with_workers(workers);
+            lm.begin(grouped).unwrap();
+            let second = if feed_lane_1 {
+                LaneFeed::one(&6)
+            } else {
+                LaneFeed::default()
+            };
+            lm.step(&[LaneFeed::one(&5), second]).unwrap();
+            logits.push(lm.logits(0).to_vec());
+        }
+        assert_eq!(logits[0], logits[1]);
+        assert_eq!(logits[1], logits[2]);
+        assert_ne!(logits[1], b.logits(0));
     }
 }

@@ -1,8 +1,22 @@
-//! The language-model interface shared by the real backend and the fake one, and the vocabulary table that the
-//! byte-exact tokenizer and the decompressor both rely on.
+//! The language model and its backends: the [`LanguageModel`] trait (one backend decode per
+//! [`LanguageModel::step`] across all live lanes), the session parameters that can change a logit, the vocabulary
+//! table that the byte-exact tokenizer and the decompressor both rely on, and the backends: llama.cpp (feature
+//! `llama`), a deterministic fake model for weight-free tests, and a recorder/replayer of real passes.
 
-/// A token id in the model's vocabulary.
-pub type TokenId = u32;
+mod backend;
+mod fake;
+#[cfg(feature = "llama")]
+mod llama;
+mod replay;
+mod workers;
+
+pub use backend::{Backend, CLASS_CPU, CLASS_CUDA, CPU_FEATURES, MAX_GPU_NAME};
+pub use fake::FakeLm;
+#[cfg(feature = "llama")]
+pub use llama::{engine_id as llama_engine_id, LlamaLm, Threads};
+pub use nacz_predictors::TokenId;
+pub use replay::{Recorder, Replayer};
+pub use workers::{for_each_group, Device};
 
 /// Errors a language model backend can report.
 #[derive(Debug, thiserror::Error)]
@@ -17,6 +31,8 @@ pub enum LmError {
     KvCache(String),
     #[error("invalid configuration: {0}")]
     Config(String),
+    #[error(transparent)]
+    Predictors(#[from] nacz_predictors::ConfigError),
     #[error("token {token} is outside the vocabulary of {n_vocab} tokens")]
     TokenOutOfRange { token: TokenId, n_vocab: usize },
 }
@@ -32,8 +48,12 @@ pub const MAX_SESSION_CELLS: u64 = 1 << 18;
 /// rebuilds the same session from the header, so both sides issue identical decode calls.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SessionConfig {
-    /// Number of sequences decoded together (llama.cpp `n_seq_max`); also n_batch and n_ubatch.
+    /// Number of sequences decoded in lockstep.
     pub lanes: u32,
+    /// Lanes per backend context (llama.cpp `n_seq_max`; n_batch and n_ubatch are this × `max_feed`): consecutive
+    /// lanes form a group, each group's logits depend only on its own lanes' tokens, and workers run groups in
+    /// parallel. All lanes in one group (the CPU default, and the only grouping before format version 7).
+    pub lane_group: u32,
     /// Tokens of context each lane keeps (its KV cache size).
     pub window: u32,
     /// Tokens dropped from a full window (after the sink tokens) before the next token is appended.
@@ -75,6 +95,12 @@ impl SessionConfig {
     pub fn validate(&self) -> Result<(), LmError> {
         if self.lanes == 0 || self.lanes > 256 {
             return Err(LmError::Config(format!("lanes must be 1..=256, got {}", self.lanes)));
+        }
+        if self.lane_group == 0 || self.lane_group > self.lanes {
+            return Err(LmError::Config(format!(
+                "lanes per group must be 1..={} (the lanes), got {}",
+                self.lanes, self.lane_group
+            )));
         }
         if self.window < 16 || self.window > 1 << 17 {
             return Err(LmError::Config(format!(
@@ -257,6 +283,9 @@ pub trait LanguageModel {
     /// same engine id.
     fn engine_id(&self) -> String;
 
+    /// The backend class its logits come from (recorded in the header since format version 7).
+    fn backend(&self) -> Backend;
+
     /// Starts (or restarts) a session: `config.lanes` empty lanes.
     fn begin(&mut self, config: SessionConfig) -> Result<(), LmError>;
 
@@ -279,6 +308,7 @@ mod tests {
     fn sessions_are_bounded() {
         let ok = SessionConfig {
             lanes: 8,
+            lane_group: 8,
             window: 4096,
             slide: 256,
             sink: 4,
@@ -294,6 +324,8 @@ mod tests {
                 ..ok
             },
             SessionConfig { lanes: 0, ..ok },
+            SessionConfig { lane_group: 0, ..ok },
+            SessionConfig { lane_group: 9, ..ok },
             SessionConfig { slide: 0, ..ok },
             SessionConfig { slide: 4092, ..ok },
         ] {

@@ -1,13 +1,16 @@
-//! The llama.cpp backend: one multi-sequence `llama_decode` per step over all live lanes, each lane its own KV
-//! stream (`kv_unified = false`), a sliding window kept by KV removal plus position shift (never by re-evaluating
-//! the window), and the vocabulary read from the GGUF.
+//! The llama.cpp backend: one context per lane group and one multi-sequence `llama_decode` per group and step
+//! over its live lanes (groups decoded in parallel by worker threads), each lane its own KV stream
+//! (`kv_unified = false`), a sliding window kept by KV removal plus position shift (never by re-evaluating the
+//! window), and the vocabulary read from the GGUF.
 
 mod ffi;
 mod threads;
 
 use std::path::Path;
 
-use crate::lm::{LaneFeed, LanguageModel, LmError, ModelShape, SessionConfig, TokenId, Vocab, CONTEXT_PAD};
+use crate::lm::{
+    for_each_group, Backend, LaneFeed, LanguageModel, LmError, ModelShape, SessionConfig, TokenId, Vocab, CONTEXT_PAD,
+};
 use ffi::{Batch, Context, ContextParams, Model};
 pub use threads::Threads;
 
@@ -56,17 +59,23 @@ struct Lane {
 
 /// SmolLM2 (or any llama.cpp GGUF) as a [`LanguageModel`].
 pub struct LlamaLm {
-    // Leaked once per process: the context borrows the model for 'static, which keeps this struct movable.
     model: &'static Model,
     vocab: Vocab,
     fingerprint: [u8; 32],
     shape: ModelShape,
     threads: Threads,
+    /// Worker threads that decode the lane groups of a step in parallel (never changes a logit).
+    workers: usize,
     session: Option<Session>,
 }
 
 struct Session {
     config: SessionConfig,
+    groups: Vec<Group>,
+}
+
+/// One lane group: a llama.cpp context whose sequences are the group's lanes.
+struct Group {
     context: Context<'static>,
     batch: Batch,
     lanes: Vec<Lane>,
@@ -76,8 +85,8 @@ struct Session {
 
 impl LlamaLm {
     /// Loads a GGUF model. `fingerprint` is the file's sha256 (computed and cached by the caller); `threads` is
-    /// how many threads its decodes use.
-    pub fn load(path: &Path, fingerprint: [u8; 32], threads: Threads) -> Result<Self, LmError> {
+    /// how many threads its decodes use in all, shared by `workers` worker threads.
+    pub fn load(path: &Path, fingerprint: [u8; 32], threads: Threads, workers: usize) -> Result<Self, LmError> {
         let load_err = |reason: String| LmError::Load {
             path: path.display().to_string(),
             reason,
@@ -95,14 +104,26 @@ impl LlamaLm {
             fingerprint,
             shape,
             threads,
+            workers: workers.max(1),
             session: None,
         })
     }
 
-    fn session(&mut self) -> Result<&mut Session, LmError> {
-        self.session
+    /// Threads each context decodes with when `total` are available to the session.
+    fn threads_per_context(&self, total: usize, groups: usize) -> usize {
+        (total / self.workers.min(groups).max(1)).max(1)
+    }
+
+    fn group_of(&mut self, lane: usize) -> Result<(&mut Group, usize), LmError> {
+        let session = self
+            .session
             .as_mut()
-            .ok_or_else(|| LmError::Config("step before begin".into()))
+            .ok_or_else(|| LmError::Config("step before begin".into()))?;
+        let size = session.config.lane_group as usize;
+        if lane >= session.config.lanes as usize {
+            return Err(LmError::Config(format!("lane {lane} does not exist")));
+        }
+        Ok((&mut session.groups[lane / size], lane % size))
     }
 }
 
@@ -128,6 +149,10 @@ impl LanguageModel for LlamaLm {
         engine_id()
     }
 
+    fn backend(&self) -> Backend {
+        Backend::cpu_from_system_info(&ffi::system_info())
+    }
+
     fn begin(&mut self, config: SessionConfig) -> Result<(), LmError> {
         config.validate()?;
         if config.window > self.model.n_ctx_train() {
@@ -143,94 +168,143 @@ impl LanguageModel for LlamaLm {
                 config.window
             )));
         }
-        // Drop the old context before allocating the new one.
+        // Drop the old contexts before allocating the new ones.
         self.session = None;
-        let n_ctx = config
-            .lanes
-            .checked_mul(config.window)
-            .filter(|&n| n > 0)
-            .ok_or_else(|| LmError::Config("lanes × window overflows".into()))?;
-        // n_batch = n_ubatch = lanes × max_feed: a step never holds more tokens, and a ubatch size fixed by the
-        // header keeps the kernels' split of the batch identical on both sides.
-        let batch_tokens = config.lanes * config.max_feed;
-        let threads = self.threads.now();
-        let context = Context::new(
-            self.model,
-            &ContextParams {
-                n_ctx,
-                n_batch: batch_tokens,
-                n_seq_max: config.lanes,
-                flash_attention: config.flash_attention,
-                kv_q8: config.kv_q8,
-                threads: i32::try_from(threads).unwrap_or(i32::MAX),
-            },
-        )?;
-        if context.n_ctx() != n_ctx {
-            return Err(LmError::Context(format!(
-                "llama.cpp gave a context of {} cells, {} were asked for",
-                context.n_ctx(),
-                n_ctx
-            )));
+        let n_groups = config.lane_groups().count();
+        let total_threads = self.threads.now();
+        let threads = self.threads_per_context(total_threads, n_groups);
+        let mut groups = Vec::with_capacity(n_groups);
+        for lanes in config.lane_groups() {
+            let n_lanes = lanes.len() as u32;
+            let n_ctx = n_lanes
+                .checked_mul(config.window)
+                .filter(|&n| n > 0)
+                .ok_or_else(|| LmError::Config("lanes × window overflows".into()))?;
+            // n_batch = n_ubatch = the group's lanes × max_feed: a step never holds more tokens, and a ubatch size
+            // fixed by the header keeps the kernels' split of the batch identical on both sides.
+            let batch_tokens = n_lanes * config.max_feed;
+            let context = Context::new(
+                self.model,
+                &ContextParams {
+                    n_ctx,
+                    n_batch: batch_tokens,
+                    n_seq_max: n_lanes,
+                    flash_attention: config.flash_attention,
+                    kv_q8: config.kv_q8,
+                    threads: i32::try_from(threads).unwrap_or(i32::MAX),
+                },
+            )?;
+            if context.n_ctx() != n_ctx {
+                return Err(LmError::Context(format!(
+                    "llama.cpp gave a context of {} cells, {} were asked for",
+                    context.n_ctx(),
+                    n_ctx
+                )));
+            }
+            groups.push(Group {
+                context,
+                batch: Batch::new(batch_tokens as usize, n_lanes as i32),
+                lanes: lanes
+                    .map(|_| Lane {
+                        position: 0,
+                        batch_index: None,
+                    })
+                    .collect(),
+                threads,
+            });
         }
-        let lanes = (0..config.lanes)
-            .map(|_| Lane {
-                position: 0,
-                batch_index: None,
-            })
-            .collect();
-        let batch = Batch::new(batch_tokens as usize, config.lanes as i32);
-        self.session = Some(Session {
-            config,
-            context,
-            batch,
-            lanes,
-            threads,
-        });
+        self.session = Some(Session { config, groups });
         Ok(())
     }
 
     fn reset_lane(&mut self, lane: usize) -> Result<(), LmError> {
-        let session = self.session()?;
-        let state = session
-            .lanes
-            .get_mut(lane)
-            .ok_or_else(|| LmError::Config(format!("lane {lane} does not exist")))?;
-        if !session.context.seq_rm(lane as i32, -1, -1) {
+        let (group, seq) = self.group_of(lane)?;
+        if !group.context.seq_rm(seq as i32, -1, -1) {
             return Err(LmError::KvCache(format!("lane {lane} could not be emptied")));
         }
-        state.position = 0;
-        state.batch_index = None;
+        group.lanes[seq] = Lane {
+            position: 0,
+            batch_index: None,
+        };
         Ok(())
     }
 
     fn step(&mut self, feed: &[LaneFeed<'_>]) -> Result<(), LmError> {
-        let Self {
-            vocab,
-            session,
-            threads,
-            ..
-        } = self;
-        let n_vocab = vocab.len();
-        let session = session
-            .as_mut()
+        let total_threads = self.threads.now();
+        let session = self
+            .session
+            .as_ref()
             .ok_or_else(|| LmError::Config("step before begin".into()))?;
-        if feed.len() != session.lanes.len() {
+        if feed.len() != session.config.lanes as usize {
             return Err(LmError::Config(format!(
                 "{} feeds for {} lanes",
                 feed.len(),
-                session.lanes.len()
+                session.config.lanes
             )));
         }
+        if feed.iter().all(|f| f.tokens.is_empty()) {
+            return Err(LmError::Decode("a step with no token".into()));
+        }
+        let threads = self.threads_per_context(total_threads, session.groups.len());
+        let Self {
+            vocab,
+            session,
+            workers,
+            ..
+        } = self;
+        let session = session.as_mut().expect("checked above");
+        let config = session.config;
+        let group_size = config.lane_group as usize;
+        let vocab = &*vocab;
+        for_each_group(&mut session.groups, *workers, |g, group| {
+            let first_lane = g * group_size;
+            let feed = &feed[first_lane..first_lane + group.lanes.len()];
+            if feed.iter().all(|f| f.tokens.is_empty()) {
+                // The group sits the step out: no decode, as on the other side.
+                group.lanes.iter_mut().for_each(|lane| lane.batch_index = None);
+                return Ok(());
+            }
+            group.fill_batch(feed, first_lane, &config, vocab)?;
+            if threads != group.threads {
+                group.context.set_threads(i32::try_from(threads).unwrap_or(i32::MAX));
+                group.threads = threads;
+            }
+            group.context.decode(&group.batch)
+        })
+    }
+
+    fn logits(&self, lane: usize) -> &[f32] {
+        let session = self.session.as_ref().expect("logits before begin");
+        let size = session.config.lane_group as usize;
+        let group = &session.groups[lane / size];
+        let index = group.lanes[lane % size]
+            .batch_index
+            .expect("logits of a lane not fed in the last step");
+        group.context.logits(index, self.vocab.n_model_tokens())
+    }
+}
+
+impl Group {
+    /// Puts the group's tokens of a step into its batch, sliding a lane's window first where they would not fit.
+    fn fill_batch(
+        &mut self,
+        feed: &[LaneFeed<'_>],
+        first_lane: usize,
+        config: &SessionConfig,
+        vocab: &Vocab,
+    ) -> Result<(), LmError> {
+        let n_vocab = vocab.len();
         let SessionConfig {
             window,
             slide,
             sink,
             max_feed,
             ..
-        } = session.config;
-        session.batch.clear();
-        for (lane_id, lane_feed) in feed.iter().enumerate() {
-            let lane = &mut session.lanes[lane_id];
+        } = *config;
+        self.batch.clear();
+        for (seq, lane_feed) in feed.iter().enumerate() {
+            let lane_id = first_lane + seq;
+            let lane = &mut self.lanes[seq];
             lane.batch_index = None;
             let n = lane_feed.tokens.len() as u32;
             if n == 0 {
@@ -241,16 +315,16 @@ impl LanguageModel for LlamaLm {
                     "{n} tokens for one lane in a step, at most {max_feed}"
                 )));
             }
-            let seq = lane_id as i32;
+            let seq = seq as i32;
             // max_feed ≤ slide, so one slide always makes room.
             if lane.position + n > window {
                 // Keep the first `sink` tokens (the model leans on them as attention sinks; dropping them costs
                 // far more than their context is worth), drop the `slide` tokens after them and shift the rest
                 // down. RoPE is re-applied lazily at the next decode.
-                if !session.context.seq_rm(seq, sink as i32, (sink + slide) as i32) {
+                if !self.context.seq_rm(seq, sink as i32, (sink + slide) as i32) {
                     return Err(LmError::KvCache(format!("lane {lane_id}'s window could not slide")));
                 }
-                session.context.seq_add(seq, (sink + slide) as i32, -1, -(slide as i32));
+                self.context.seq_add(seq, (sink + slide) as i32, -1, -(slide as i32));
                 lane.position -= slide;
             }
             for (i, &token) in lane_feed.tokens.iter().enumerate() {
@@ -259,9 +333,9 @@ impl LanguageModel for LlamaLm {
                 }
                 let last = i + 1 == lane_feed.tokens.len();
                 if last && lane_feed.logits {
-                    lane.batch_index = Some(session.batch.len());
+                    lane.batch_index = Some(self.batch.len());
                 }
-                session.batch.push(
+                self.batch.push(
                     vocab.model_input(token),
                     lane.position as i32,
                     seq,
@@ -270,23 +344,7 @@ impl LanguageModel for LlamaLm {
                 lane.position += 1;
             }
         }
-        if session.batch.len() == 0 {
-            return Err(LmError::Decode("a step with no token".into()));
-        }
-        let wanted = threads.now();
-        if wanted != session.threads {
-            session.context.set_threads(i32::try_from(wanted).unwrap_or(i32::MAX));
-            session.threads = wanted;
-        }
-        session.context.decode(&session.batch)
-    }
-
-    fn logits(&self, lane: usize) -> &[f32] {
-        let session = self.session.as_ref().expect("logits before begin");
-        let index = session.lanes[lane]
-            .batch_index
-            .expect("logits of a lane not fed in the last step");
-        session.context.logits(index, self.vocab.n_model_tokens())
+        Ok(())
     }
 }
 

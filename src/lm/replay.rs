@@ -12,7 +12,7 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Read, Write};
 use std::path::Path;
 
-use crate::lm::{LaneFeed, LanguageModel, LmError, ModelShape, SessionConfig, TokenId, Vocab};
+use super::{Backend, LaneFeed, LanguageModel, LmError, ModelShape, SessionConfig, TokenId, Vocab};
 
 /// Logits kept exactly per position.
 const TOP: usize = 128;
@@ -109,6 +109,9 @@ impl LanguageModel for Recorder {
     }
     fn engine_id(&self) -> String {
         self.inner.engine_id()
+    }
+    fn backend(&self) -> Backend {
+        self.inner.backend()
     }
     fn begin(&mut self, config: SessionConfig) -> Result<(), LmError> {
         for lane in 0..self.waiting.len() {
@@ -209,6 +212,9 @@ impl LanguageModel for Replayer {
     }
     fn engine_id(&self) -> String {
         self.inner.engine_id()
+    }
+    fn backend(&self) -> Backend {
+        self.inner.backend()
     }
     fn begin(&mut self, config: SessionConfig) -> Result<(), LmError> {
         self.logits = vec![Vec::new(); config.lanes as usize];
