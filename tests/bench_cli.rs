@@ -220,6 +220,33 @@ fn missing_inputs_and_corpora_are_reported() {
         "{}",
         stderr(&out)
     );
+
+    // A copy whose files are not the manifest's is refused before anything is measured.
+    let copy = dir.path().join("copy/canterbury");
+    fs::create_dir_all(&copy).unwrap();
+    for file in [
+        "alice29.txt",
+        "asyoulik.txt",
+        "cp.html",
+        "fields.c",
+        "grammar.lsp",
+        "lcet10.txt",
+        "plrabn12.txt",
+        "xargs.1",
+    ] {
+        fs::write(copy.join(file), "not the corpus").unwrap();
+    }
+    let out = nacz(
+        dir.path(),
+        &bin,
+        &["bench", "--corpus", "canterbury-text", "--corpus-dir", "copy"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).starts_with("nacz: alice29.txt: sha256 ") && stderr(&out).contains("differs from the manifest's"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 /// The shared corpus copy beside the source tree, where there is one (CI lays it out; a bare clone has none).
