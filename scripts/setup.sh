@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Quick start, part 1: install what the build needs (if missing), fetch and verify the model, build the release
-# binary, and run a demo round trip that prints the ratio. Safe to run again; skips what is already done.
+# binary (with its bash completion and man pages where it can install them), and run a demo round trip that
+# prints the ratio. Safe to run again; skips what is already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,6 +25,18 @@ fi
 
 bash models/fetch.sh smollm2-135m >/dev/null
 cargo build --release --locked
+
+# Optional: bash completion and man pages where those system folders can be written; never fails the setup.
+install_docs() {
+  local completions=/usr/share/bash-completion/completions man1=/usr/local/share/man/man1
+  if [ -d "$completions" ] && [ -w "$completions" ]; then
+    ./target/release/nacz completions bash >"$completions/nacz" && echo "setup: bash completion in $completions/nacz" >&2
+  fi
+  if mkdir -p "$man1" 2>/dev/null && [ -w "$man1" ]; then
+    ./target/release/nacz man --dir "$man1" && echo "setup: man pages in $man1 (man nacz)" >&2
+  fi
+}
+install_docs || echo "setup: completions and man pages not installed (optional)" >&2
 
 # A 3,000-byte sample keeps the demo under a minute on 2 cores (the model runs once per token).
 sample=tests/golden/alice-head.txt

@@ -11,8 +11,9 @@
 //! tokens), [`plan`] (chunk plan), [`codec`] (lanes, prediction, coding, the choice of frame kind), [`bytes`]
 //! (byte-model frames), [`container`] (the file format), [`forgery`] (resealed and mutated frames for fuzzing),
 //! [`model`] (finding, fingerprinting and loading model files), [`newlines`] (CRLF text modeled as LF),
-//! [`stream`] (files and pipes in frames).
+//! [`stream`] (files and pipes in frames), [`bench`](mod@bench) (nacz levels against classical compressors).
 
+pub mod bench;
 pub mod bytes;
 pub mod codec;
 pub mod container;
@@ -93,4 +94,18 @@ pub enum Error {
     Model(String),
     #[error("{0}")]
     Usage(String),
+    #[error(
+        "round trip through {method} did not give the input back: {found} bytes instead of {expected}, first \
+         difference at byte {offset}"
+    )]
+    RoundTrip {
+        method: String,
+        offset: u64,
+        expected: u64,
+        found: u64,
+    },
+    #[error("{tool} failed: {detail}")]
+    Tool { tool: String, detail: String },
+    #[error("{0}")]
+    Corpus(String),
 }

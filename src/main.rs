@@ -1,4 +1,5 @@
-//! The `nacz` command line: gzip/zstd-style compress, decompress, test and info over files and pipes.
+//! The `nacz` command line: gzip/zstd-style compress, decompress, test and info over files and pipes; `bench`
+//! against classical compressors; shell completions and man pages.
 //!
 //! Output is written to a temporary file beside the target, synced and renamed into place, so an error or a full
 //! disk never leaves a partial output; sources are removed only with `--rm` and only after that.
@@ -10,8 +11,9 @@ use std::process::ExitCode;
 use std::sync::Mutex;
 use std::time::Instant;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use nacz::bench::{self, BenchConfig};
 use nacz::codec::{predictor_set, CompressSettings, Engine, Progress};
 use nacz::container::{FrameBody, FrameRef};
 use nacz::levels::{Level, DEFAULT_LEVEL};
@@ -291,6 +293,56 @@ enum Command {
     },
     /// Show what a compressed file holds.
     Info { files: Vec<PathBuf> },
+    /// Measure nacz levels and the classical compressors on FILEs (each DIR: the files in it), round trips checked.
+    Bench(BenchArgs),
+    /// Print the completion script for a shell.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page, or write nacz.1 and one page per subcommand into DIR.
+    Man {
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// Files, or directories whose files are all measured.
+    files: Vec<PathBuf>,
+    /// nacz levels to measure, e.g. 1,6,9.
+    #[arg(long, value_delimiter = ',', default_value = "6", value_parser = clap::value_parser!(u8).range(1..=9))]
+    levels: Vec<u8>,
+    /// How the table is written.
+    #[arg(long, value_enum, default_value = "md")]
+    format: FormatArg,
+    /// Also write an SVG plot of bits per byte against compression speed.
+    #[arg(long, value_name = "FILE.svg")]
+    plot: Option<PathBuf>,
+    /// Add a corpus of corpus/manifest.tsv (canterbury-text: Canterbury's 8 text files; enwik6: 1 MB of enwik8).
+    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(bench::CORPORA))]
+    corpus: Option<String>,
+    /// Where corpus files are, as DIR/SET/FILE (default: the first of $NACZ_CORPUS, corpus/data and
+    /// ../shared/corpus that holds the corpus).
+    #[arg(long, value_name = "DIR")]
+    corpus_dir: Option<PathBuf>,
+    /// Only the first N bytes of each file, e.g. 64K (for quick runs).
+    #[arg(long, value_name = "N", value_parser = parse_size)]
+    max_bytes: Option<u64>,
+    /// Also run gzip, bzip2, xz, zstd and brotli where installed (the default).
+    #[arg(long, overrides_with = "no_tools")]
+    tools: bool,
+    /// Only nacz.
+    #[arg(long, overrides_with = "tools")]
+    no_tools: bool,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum FormatArg {
+    Md,
+    Json,
+    Csv,
 }
 
 /// The temporary output file being written, if any: removed when a signal ends the process, so an interrupted
@@ -377,11 +429,123 @@ fn main() -> ExitCode {
                 report(&name, info_one(&input));
             }
         }
+        Command::Bench(args) => {
+            if let Err(e) = bench_command(&args, &global) {
+                eprintln!("nacz: {e}");
+                failed = true;
+            }
+        }
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "nacz", &mut io::stdout());
+        }
+        Command::Man { dir } => {
+            let written = match &dir {
+                Some(dir) => fs::create_dir_all(dir).and_then(|()| clap_mangen::generate_to(Cli::command(), dir)),
+                None => clap_mangen::Man::new(Cli::command()).render(&mut io::stdout()),
+            };
+            let name = dir.as_ref().map_or("(stdout)".into(), |d| d.display().to_string());
+            report(&name, written.map_err(Error::Io));
+        }
     }
     if failed {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
+    }
+}
+
+/// `nacz bench`: resolve the inputs, measure, print the table, write the plot.
+fn bench_command(args: &BenchArgs, global: &Global) -> Result<(), bench::FileError> {
+    let mut inputs = bench::inputs_from_paths(&args.files)?;
+    if let Some(corpus) = &args.corpus {
+        let dirs = bench::corpus_dirs(args.corpus_dir.as_deref());
+        inputs.extend(bench::corpus_inputs(corpus, &dirs)?);
+    }
+    if inputs.is_empty() {
+        return Err(bench::FileError {
+            file: "bench".into(),
+            source: Error::Usage("nothing to measure: give FILEs, DIRs or --corpus NAME".into()),
+        });
+    }
+    let config = BenchConfig {
+        levels: args.levels.clone(),
+        model: global.model.clone(),
+        threads: global.threads,
+        memory_limit: global.memory_limit,
+        max_bytes: args.max_bytes,
+        // The two flags override each other; neither given means tools on.
+        tools: args.tools || !args.no_tools,
+    };
+    let report = bench::run(&inputs, &config, &mut BenchBar::new(global))?;
+    let format = match args.format {
+        FormatArg::Md => bench::Format::Markdown,
+        FormatArg::Json => bench::Format::Json,
+        FormatArg::Csv => bench::Format::Csv,
+    };
+    let written = io::stdout().lock().write_all(report.render(format).as_bytes());
+    if let Err(e) = written.map_err(Error::Io) {
+        if !is_broken_pipe(&e) {
+            return Err(bench::FileError {
+                file: "(stdout)".into(),
+                source: e,
+            });
+        }
+    }
+    // CSV stays one table; the other formats carry the note themselves.
+    if let (FormatArg::Csv, Some(note)) = (args.format, report.not_installed_note()) {
+        eprintln!("nacz: {note}");
+    }
+    if let Some(path) = &args.plot {
+        fs::write(path, report.svg()).map_err(|e| bench::FileError {
+            file: path.display().to_string(),
+            source: e.into(),
+        })?;
+    }
+    Ok(())
+}
+
+/// A progress bar per file on stderr when it is a terminal: which method runs, how many are done.
+struct BenchBar {
+    show: bool,
+    bar: Option<ProgressBar>,
+}
+
+impl BenchBar {
+    fn new(global: &Global) -> Self {
+        Self {
+            show: !global.quiet && io::stderr().is_terminal(),
+            bar: None,
+        }
+    }
+}
+
+impl bench::Progress for BenchBar {
+    fn file_started(&mut self, name: &str, methods: u64) {
+        self.bar = self.show.then(|| {
+            let bar = ProgressBar::with_draw_target(Some(methods), ProgressDrawTarget::stderr_with_hz(4));
+            bar.set_style(
+                ProgressStyle::with_template("nacz bench {prefix} [{bar:20}] {pos}/{len} {msg} {elapsed}")
+                    .expect("valid template")
+                    .progress_chars("=> "),
+            );
+            bar.set_prefix(name.to_string());
+            // A level can take minutes on one file: keep the elapsed time moving.
+            bar.enable_steady_tick(std::time::Duration::from_millis(250));
+            bar
+        });
+    }
+
+    fn method_started(&mut self, index: u64, method: &str) {
+        if let Some(bar) = &self.bar {
+            bar.set_position(index);
+            bar.set_message(method.to_string());
+        }
+    }
+
+    fn file_done(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
     }
 }
 
