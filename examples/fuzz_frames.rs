@@ -1,5 +1,5 @@
 //! A mutation fuzzer for the container parser and the decoders, on the stable toolchain: valid frames (token
-//! frames of the fake model, byte-model frames, stored frames) are mutated (bit flips, byte sets, inserts,
+//! frames of the fake model, byte-model frames, LZMA frames, stored frames) are mutated (bit flips, byte sets, inserts,
 //! deletes, truncations, mostly in the header), resealed with a recomputed frame checksum, and decoded under a
 //! 64 MiB memory limit. A panic aborts with the seed and iteration that reproduce it; the slowest execution is
 //! reported, so a hang or a blow-up shows.
@@ -9,6 +9,7 @@
 use std::time::{Duration, Instant};
 
 use nacz::codec::{CompressSettings, Engine, NoProgress, DEFAULT_PREDICTORS};
+use nacz::container::{FrameBody, FrameHeader};
 use nacz::forgery::Mutator;
 use nacz::lm::{FakeLm, SessionConfig};
 use nacz::stream;
@@ -55,11 +56,37 @@ fn main() {
     let records: Vec<u8> = (0..2_000u32)
         .flat_map(|i| [(i % 9) as u8, 0, (i >> 3) as u8, 0xFF])
         .collect();
+    // A short random block repeated many times: LZMA beats the byte model there, so this one is an LZMA frame.
+    let mut state = 0x5DEE_CE66_D1CE_4E5Bu64;
+    let block: Vec<u8> = (0..256)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect();
+    let repeats = block.repeat(4096);
     let seeds = [
         compress(&text, false),
         compress(&records, true),
+        compress(&repeats, true),
         compress(b"hi\n", true),
     ];
+    let kinds: Vec<&str> = seeds
+        .iter()
+        .map(|seed| match FrameHeader::read(seed).expect("a valid frame").0.body {
+            FrameBody::Stored => "stored",
+            FrameBody::Modeled(_) => "token",
+            FrameBody::Bytes(_) => "byte-model",
+            FrameBody::Lzma(_) => "LZMA",
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        ["token", "byte-model", "LZMA", "stored"],
+        "the seeds cover every frame kind"
+    );
     let mut engine = Engine::with_model(Box::new(FakeLm::new()));
     engine.set_memory_limit(64 << 20);
     let mut mutator = Mutator::new(seed);

@@ -8,10 +8,11 @@
 //! KV cache type) comes from the header on decode, never from the decoder's own settings.
 
 use crate::container::{
-    cdf_precision_bits, checksum, read_frame, ByteParams, ChunkEntry, FrameBody, FrameHeader, FrameRef, ModelParams,
-    FORMAT_VERSION,
+    cdf_precision_bits, checksum, read_frame, ByteParams, ChunkEntry, FrameBody, FrameHeader, FrameRef, LzmaParams,
+    ModelParams, FORMAT_VERSION,
 };
 use crate::lm::{LaneFeed, LanguageModel, SessionConfig, TokenId};
+use crate::lzma;
 use crate::newlines::{crlf_to_lf, lf_to_crlf};
 use crate::plan::chunk_sizes;
 use crate::tokenizer::{binary_fraction, tokenize};
@@ -395,8 +396,9 @@ impl Engine {
         })
     }
 
-    /// The content as a byte-model frame, or stored where that is no larger.
-    fn byte_frame(&mut self, content: &[u8], progress: &mut dyn Progress) -> Result<Vec<u8>, Error> {
+    /// The content as the smallest of a byte-model frame, an LZMA frame and a stored frame (ties in that
+    /// order): the frame a binary gets, and the one a text frame falls back to.
+    pub fn byte_frame(&mut self, content: &[u8], progress: &mut dyn Progress) -> Result<Vec<u8>, Error> {
         let config = ByteModelConfig::for_input_len(content.len() as u64);
         self.check_byte_memory("compressing with these settings", &config, content.len() as u64)?;
         progress.frame_started(content.len() as u64, content.len() as u64);
@@ -406,13 +408,49 @@ impl Engine {
             stream_len: stream.len() as u64,
             content_checksum: checksum(content),
         });
-        let bytes = FrameHeader::write_frame(content.len() as u64, body, &stream);
+        let mut best = FrameHeader::write_frame(content.len() as u64, body, &stream);
+        let lzma = self.lzma_frame(content)?;
+        if lzma.len() < best.len() {
+            best = lzma;
+        }
         // A stored frame's header length does not depend on the content, so no copy is needed to compare.
         let stored_len = FrameHeader::write_frame(content.len() as u64, FrameBody::Stored, &[]).len() + content.len();
-        Ok(if bytes.len() < stored_len {
-            bytes
+        Ok(if best.len() < stored_len {
+            best
         } else {
             stored_frame(content)
+        })
+    }
+
+    /// The content as an LZMA frame, with `xz -9e`'s settings and a dictionary that fits the content.
+    fn lzma_frame(&self, content: &[u8]) -> Result<Vec<u8>, Error> {
+        let dict_log = lzma::dict_log_for(content.len() as u64);
+        self.check_lzma_memory(
+            "compressing with these settings",
+            lzma::encoder_memory(dict_log),
+            content.len() as u64,
+        )?;
+        let stream = lzma::encode(content, dict_log)?;
+        let body = FrameBody::Lzma(LzmaParams {
+            dict_log,
+            stream_len: stream.len() as u64,
+            content_checksum: checksum(content),
+        });
+        Ok(FrameHeader::write_frame(content.len() as u64, body, &stream))
+    }
+
+    /// Refuses an LZMA frame whose coder (`coder` bytes) and content would need more than the memory limit.
+    fn check_lzma_memory(&self, action: &'static str, coder: u64, content_len: u64) -> Result<(), Error> {
+        let needed = coder + content_len;
+        if needed <= self.memory_limit {
+            return Ok(());
+        }
+        let mib = |b: u64| b.div_ceil(1 << 20);
+        Err(Error::MemoryLimit {
+            action,
+            needed,
+            limit: self.memory_limit,
+            detail: format!("{} MiB for LZMA, {} MiB for the content", mib(coder), mib(content_len)),
         })
     }
 
@@ -464,6 +502,20 @@ impl Engine {
                 });
                 if checksum(&out[start..]) != params.content_checksum {
                     out.truncate(start);
+                    return Err(Error::Diverged);
+                }
+                Ok(())
+            }
+            FrameBody::Lzma(params) => {
+                let len = frame.header.content_len;
+                self.check_lzma_memory("decoding this frame", lzma::decoder_memory(params.dict_log), len)?;
+                progress.frame_started(len, len);
+                let start = out.len();
+                let decoded = lzma::decode(frame.payload, params.dict_log, len, out);
+                if decoded.is_err() || checksum(&out[start..]) != params.content_checksum {
+                    out.truncate(start);
+                    // The frame checksum held, so the stream is the writer's: a failure is a forged frame.
+                    decoded?;
                     return Err(Error::Diverged);
                 }
                 Ok(())

@@ -12,6 +12,7 @@
 //! byte of it shows in the ratio. Parsing does no I/O and checks every limit before allocating.
 
 use crate::lm::{Backend, SessionConfig, CLASS_CPU, CLASS_CUDA, CPU_FEATURES, MAX_GPU_NAME};
+use crate::lzma;
 use byteorder::{ByteOrder, LittleEndian as LE};
 use nacz_predictors::byte::{ByteModelConfig, BYTE_CONFIG_LEN};
 use nacz_predictors::{MixerKind, PredictorConfig};
@@ -80,6 +81,19 @@ pub enum FrameBody {
     Modeled(ModelParams),
     /// Bytes coded bit by bit with the byte-level context-mixing model; since version 6.
     Bytes(ByteParams),
+    /// A raw LZMA2 stream ([`crate::lzma`]); since version 7.
+    Lzma(LzmaParams),
+}
+
+/// An LZMA frame's parameters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LzmaParams {
+    /// The dictionary holds 2^`dict_log` bytes.
+    pub dict_log: u8,
+    /// Length of the LZMA2 stream (the payload).
+    pub stream_len: u64,
+    /// Checksum of the frame's content, checked after decoding.
+    pub content_checksum: u32,
 }
 
 /// A byte-model frame's parameters.
@@ -149,6 +163,8 @@ const KIND_STORED: u8 = 0;
 const KIND_MODELED: u8 = 1;
 /// Since version 6.
 const KIND_BYTES: u8 = 2;
+/// Since version 7.
+const KIND_LZMA: u8 = 3;
 /// Byte-model frames: the model's configuration block is present. Clear: the configuration is the default for the
 /// content length (`ByteModelConfig::for_input_len`), and the 16 bytes are left out.
 const FLAG_BYTE_CONFIG: u8 = 1 << 2;
@@ -165,6 +181,7 @@ impl FrameHeader {
             FrameBody::Stored => self.content_len,
             FrameBody::Modeled(p) => p.chunks.iter().map(|c| u64::from(c.stream_len)).sum(),
             FrameBody::Bytes(p) => p.stream_len,
+            FrameBody::Lzma(p) => p.stream_len,
         }
     }
 
@@ -231,6 +248,12 @@ impl FrameHeader {
                 descriptor |= FLAG_BYTE_CONFIG;
                 fields.extend_from_slice(&p.config.to_bytes());
             }
+            put_varint(&mut fields, p.stream_len);
+            fields.extend_from_slice(&p.content_checksum.to_le_bytes());
+        }
+        if let FrameBody::Lzma(p) = &body {
+            descriptor = KIND_LZMA;
+            fields.push(p.dict_log);
             put_varint(&mut fields, p.stream_len);
             fields.extend_from_slice(&p.content_checksum.to_le_bytes());
         }
@@ -322,6 +345,12 @@ impl FrameHeader {
                     content_len,
                 )?)
             }
+            KIND_LZMA if version >= 7 => {
+                if descriptor != KIND_LZMA {
+                    return Err(field("descriptor", format!("flags {descriptor:#04x} on an LZMA frame")));
+                }
+                FrameBody::Lzma(read_lzma_params(&mut r)?)
+            }
             other => return Err(FormatError::UnknownKind(other)),
         };
         if !r.buf.is_empty() {
@@ -337,7 +366,7 @@ impl FrameHeader {
         let streams = match header.body {
             FrameBody::Stored => None,
             FrameBody::Modeled(_) => Some("chunk table"),
-            FrameBody::Bytes(_) => Some("stream length"),
+            FrameBody::Bytes(_) | FrameBody::Lzma(_) => Some("stream length"),
         };
         if let Some(what) = streams.filter(|_| header.payload_len() > content_len + PAYLOAD_SLACK) {
             return Err(field(what, "the streams are longer than any valid frame's".into()));
@@ -483,6 +512,25 @@ fn read_backend(r: &mut Reader<'_>) -> Result<Backend, FormatError> {
         }
         class => Err(field("backend class", format!("unknown class {class}"))),
     }
+}
+
+fn read_lzma_params(r: &mut Reader<'_>) -> Result<LzmaParams, FormatError> {
+    let dict_log = r.take(1, "LZMA dictionary")?[0];
+    if !(lzma::MIN_DICT_LOG..=lzma::MAX_DICT_LOG).contains(&dict_log) {
+        return Err(field(
+            "LZMA dictionary",
+            format!(
+                "2^{dict_log} bytes, outside 2^{}..=2^{}",
+                lzma::MIN_DICT_LOG,
+                lzma::MAX_DICT_LOG
+            ),
+        ));
+    }
+    Ok(LzmaParams {
+        dict_log,
+        stream_len: r.varint("stream length")?,
+        content_checksum: r.u32("content checksum")?,
+    })
 }
 
 fn read_byte_params(r: &mut Reader<'_>, has_config: bool, content_len: u64) -> Result<ByteParams, FormatError> {
@@ -679,6 +727,21 @@ mod tests {
             (frame.header.content_len, &frame.header.body, frame.payload, len),
             (30, &modeled(), &b"abcdefgh"[..], modeled_frame().len())
         );
+        let lzma = FrameBody::Lzma(LzmaParams {
+            dict_log: 16,
+            stream_len: 5,
+            content_checksum: 9,
+        });
+        let bytes = FrameHeader::write_frame(40_000, lzma.clone(), b"lzma!");
+        let (frame, len) = read_frame(&bytes).unwrap();
+        assert_eq!(
+            (&frame.header.body, frame.payload, len),
+            (&lzma, &b"lzma!"[..], bytes.len())
+        );
+        let mut huge_dictionary = bytes.clone();
+        huge_dictionary[10] = 27;
+        let err = FrameHeader::read(&huge_dictionary).unwrap_err();
+        assert!(err.to_string().contains("2^27 bytes"), "{err}");
         let stored = FrameHeader::write_frame(3, FrameBody::Stored, b"xyz");
         let (frame, len) = read_frame(&stored).unwrap();
         assert_eq!(

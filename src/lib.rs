@@ -2,15 +2,17 @@
 //! language model (SmolLM2 through llama.cpp) running several chunks in lockstep lanes, and coded with a 28-bit-CDF
 //! arithmetic coder into a versioned, checksummed container.
 //!
-//! Binary frames skip the language model: a byte-level context-mixing model codes them bit by bit ([`bytes`]).
+//! Binary frames skip the language model: a byte-level context-mixing model codes them bit by bit ([`bytes`]),
+//! or LZMA where that is smaller ([`lzma`]); mixed input is first cut into text and binary segments ([`segment`]).
 //!
 //! Start with [`compress`] and [`decompress`] and their [`Options`] (level, model, threads, memory limit).
 //!
 //! Modules: [`options`] (the front door), [`levels`] (the presets `-1` … `-9`), [`lm`] (the language model and
-//! its backends: llama.cpp, fake, replay), [`tokenizer`] (byte-exact
-//! tokens), [`plan`] (chunk plan), [`codec`] (lanes, prediction, coding, the choice of frame kind), [`bytes`]
-//! (byte-model frames), [`container`] (the file format), [`forgery`] (resealed and mutated frames for fuzzing),
-//! [`model`] (finding, fingerprinting and loading model files), [`newlines`] (CRLF text modeled as LF),
+//! its backends: llama.cpp, fake, replay, workers), [`tokenizer`] (byte-exact tokens), [`plan`] (chunk plan),
+//! [`segment`] (text and binary segments), [`codec`] (lanes, prediction, coding, the choice of frame kind),
+//! [`bytes`] (byte-model frames), [`lzma`] (LZMA frames), [`container`] (the file format), [`forgery`] (resealed
+//! and mutated frames for fuzzing), [`model`] (finding, fingerprinting and loading model files), [`newlines`]
+//! (CRLF text modeled as LF),
 //! [`stream`] (files and pipes in frames), [`bench`](mod@bench) (nacz levels against classical compressors).
 
 pub mod bench;
@@ -20,10 +22,12 @@ pub mod container;
 pub mod forgery;
 pub mod levels;
 pub mod lm;
+pub mod lzma;
 pub mod model;
 pub mod newlines;
 pub mod options;
 pub mod plan;
+pub mod segment;
 pub mod stream;
 pub mod tokenizer;
 
@@ -46,6 +50,8 @@ pub enum Error {
     Lm(#[from] LmError),
     #[error(transparent)]
     Predictors(#[from] nacz_predictors::ConfigError),
+    #[error(transparent)]
+    Lzma(#[from] lzma::LzmaError),
     #[error("cannot build a CDF: {0}")]
     Cdf(#[from] nacz_coder::CdfError),
     #[error("corrupt data: the chunk table does not follow the chunk plan")]

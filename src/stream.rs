@@ -1,11 +1,12 @@
-//! Files and pipes in frames: input of any length (a file or stdin) is read in frames of bounded size, each
-//! compressed on its own, so memory stays bounded; compressed input is read back frame by frame.
+//! Files and pipes in frames: input of any length (a file or stdin) is read in blocks of bounded size, each
+//! compressed on its own as one frame or, cut into text and binary segments, as several, so memory stays bounded;
+//! compressed input is read back frame by frame.
 
 use std::io::{self, Read, Write};
 
-use crate::codec::{CompressSettings, Engine, Progress};
+use crate::codec::{CompressSettings, CompressedFrame, Engine, NoProgress, Progress};
 use crate::container::{read_frame, FormatError, FrameHeader, FrameRef, MAX_FRAME_PREFIX};
-use crate::Error;
+use crate::{segment, Error};
 
 /// Input bytes per frame. Large enough that a frame's lanes get long chunks, small enough for bounded memory.
 pub const FRAME_BYTES: usize = 8 << 20;
@@ -52,19 +53,53 @@ pub fn compress(
         if n == 0 && totals.frames > 0 {
             break;
         }
-        let frame = engine.compress_frame(settings, &buf[..n], progress)?;
-        output.write_all(&frame.bytes)?;
-        totals.frames += 1;
+        for frame in compress_block(engine, settings, &buf[..n], progress)? {
+            output.write_all(&frame.bytes)?;
+            totals.frames += 1;
+            totals.output_bytes += frame.bytes.len() as u64;
+            totals.tokens += frame.tokens;
+            totals.skipped += frame.skipped;
+        }
         totals.input_bytes += n as u64;
-        totals.output_bytes += frame.bytes.len() as u64;
-        totals.tokens += frame.tokens;
-        totals.skipped += frame.skipped;
         if n < frame_bytes {
             break;
         }
     }
     output.flush()?;
     Ok(totals)
+}
+
+/// One block of input as frames: one frame, or one per segment ([`crate::segment`]) where cutting the block into
+/// text and binary segments gives fewer bytes than the whole block as one byte-model frame (which keeps a
+/// binary's context whole).
+fn compress_block(
+    engine: &mut Engine,
+    settings: &CompressSettings,
+    block: &[u8],
+    progress: &mut dyn Progress,
+) -> Result<Vec<CompressedFrame>, Error> {
+    let segments = if settings.byte_model {
+        segment::split(block)
+    } else {
+        Vec::new()
+    };
+    if segments.len() <= 1 {
+        return Ok(vec![engine.compress_frame(settings, block, progress)?]);
+    }
+    let mut frames = Vec::with_capacity(segments.len());
+    for range in segments {
+        frames.push(engine.compress_frame(settings, &block[range], progress)?);
+    }
+    let cut: usize = frames.iter().map(|f| f.bytes.len()).sum();
+    let whole = engine.byte_frame(block, &mut NoProgress)?;
+    if whole.len() <= cut {
+        return Ok(vec![CompressedFrame {
+            bytes: whole,
+            tokens: 0,
+            skipped: 0,
+        }]);
+    }
+    Ok(frames)
 }
 
 /// Reads one whole frame (header and payload) from a stream into `buf`; `Ok(false)` at a clean end of input.

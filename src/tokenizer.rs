@@ -8,7 +8,7 @@
 use crate::lm::{LanguageModel, TokenId, Vocab};
 
 /// A byte the model's tokenizer is not trusted with: C0 controls other than tab, LF and CR, and DEL.
-fn is_control(b: u8) -> bool {
+pub(crate) fn is_control(b: u8) -> bool {
     (b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r')) || b == 0x7F
 }
 

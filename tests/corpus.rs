@@ -76,5 +76,24 @@ fn every_corpus_file_round_trips() {
         let mut restored = Vec::new();
         stream::decompress(&mut engine, &mut &compressed[..], Some(&mut restored), &mut NoProgress).unwrap();
         assert!(restored == input, "{} did not round-trip", path.display());
+        // The guarantee, on every file that fits one frame: never more than xz -9e + 0.5% + 64 bytes.
+        if let Some(xz) = xz_size(&path).filter(|_| input.len() <= 1 << 20) {
+            assert!(
+                compressed.len() as f64 <= xz as f64 * 1.005 + 64.0,
+                "{}: {} bytes, xz -9e {xz}",
+                path.display(),
+                compressed.len()
+            );
+        }
     }
+}
+
+/// The size of `xz -9e`'s output for `path`, if xz is installed.
+fn xz_size(path: &Path) -> Option<usize> {
+    let out = std::process::Command::new("xz")
+        .args(["-9e", "-c", "-T1"])
+        .arg(path)
+        .output()
+        .ok()?;
+    out.status.success().then_some(out.stdout.len())
 }
