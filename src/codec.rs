@@ -140,6 +140,12 @@ fn utf8_prefix(text: &[u8], len: usize) -> &[u8] {
 /// the language model predicts binary data badly and slowly (one decode per byte).
 const MAX_BINARY_FRACTION: f64 = 0.1;
 
+/// Whether content is text enough for the language model to be tried on it: at most [`MAX_BINARY_FRACTION`] of
+/// it binary. Other content goes to the byte model (or LZMA, or is stored) without the LM.
+pub fn is_text(content: &[u8]) -> bool {
+    binary_fraction(content) <= MAX_BINARY_FRACTION
+}
+
 /// Progress reports: a frame's token and byte counts, then tokens coded so far in it and the bits written
 /// (0 when decoding).
 pub trait Progress {
@@ -288,12 +294,12 @@ impl Engine {
             return Ok(without_lm(stored_frame(content)));
         }
         if !settings.byte_model {
-            if binary_fraction(content) > MAX_BINARY_FRACTION {
+            if !is_text(content) {
                 return Ok(without_lm(stored_frame(content)));
             }
             return self.lm_frame(settings, content, stored_frame(content), progress);
         }
-        if binary_fraction(content) > MAX_BINARY_FRACTION {
+        if !is_text(content) {
             return Ok(without_lm(self.byte_frame(content, progress)?));
         }
         // The byte model costs well under 1% of the LM's time, so it always runs; its frame is written where it
@@ -409,9 +415,10 @@ impl Engine {
             content_checksum: checksum(content),
         });
         let mut best = FrameHeader::write_frame(content.len() as u64, body, &stream);
-        let lzma = self.lzma_frame(content)?;
-        if lzma.len() < best.len() {
-            best = lzma;
+        if let Some(lzma) = self.lzma_frame(content)? {
+            if lzma.len() < best.len() {
+                best = lzma;
+            }
         }
         // A stored frame's header length does not depend on the content, so no copy is needed to compare.
         let stored_len = FrameHeader::write_frame(content.len() as u64, FrameBody::Stored, &[]).len() + content.len();
@@ -422,21 +429,24 @@ impl Engine {
         })
     }
 
-    /// The content as an LZMA frame, with `xz -9e`'s settings and a dictionary that fits the content.
-    fn lzma_frame(&self, content: &[u8]) -> Result<Vec<u8>, Error> {
+    /// The content as an LZMA frame, with `xz -9e`'s settings and a dictionary that fits the content; `None`
+    /// where the encoder would need more than the memory limit (it is only a candidate, so it is left out).
+    fn lzma_frame(&self, content: &[u8]) -> Result<Option<Vec<u8>>, Error> {
         let dict_log = lzma::dict_log_for(content.len() as u64);
-        self.check_lzma_memory(
-            "compressing with these settings",
-            lzma::encoder_memory(dict_log),
-            content.len() as u64,
-        )?;
+        let encoder = lzma::encoder_memory(dict_log);
+        if self
+            .check_lzma_memory("compressing with these settings", encoder, content.len() as u64)
+            .is_err()
+        {
+            return Ok(None);
+        }
         let stream = lzma::encode(content, dict_log)?;
         let body = FrameBody::Lzma(LzmaParams {
             dict_log,
             stream_len: stream.len() as u64,
             content_checksum: checksum(content),
         });
-        Ok(FrameHeader::write_frame(content.len() as u64, body, &stream))
+        Ok(Some(FrameHeader::write_frame(content.len() as u64, body, &stream)))
     }
 
     /// Refuses an LZMA frame whose coder (`coder` bytes) and content would need more than the memory limit.

@@ -4,7 +4,7 @@
 
 use std::io::{self, Read, Write};
 
-use crate::codec::{CompressSettings, CompressedFrame, Engine, NoProgress, Progress};
+use crate::codec::{is_text, CompressSettings, CompressedFrame, Engine, NoProgress, Progress};
 use crate::container::{read_frame, FormatError, FrameHeader, FrameRef, MAX_FRAME_PREFIX};
 use crate::{segment, Error};
 
@@ -70,8 +70,9 @@ pub fn compress(
 }
 
 /// One block of input as frames: one frame, or one per segment ([`crate::segment`]) where cutting the block into
-/// text and binary segments gives fewer bytes than the whole block as one byte-model frame (which keeps a
-/// binary's context whole).
+/// text and binary segments gives fewer bytes than the whole block as one byte-model or LZMA frame (which keeps
+/// a binary's context whole). Binary segments are coded as [`Engine::byte_frame`] codes them, text segments as
+/// [`Engine::compress_frame`] does.
 fn compress_block(
     engine: &mut Engine,
     settings: &CompressSettings,
@@ -86,20 +87,42 @@ fn compress_block(
     if segments.len() <= 1 {
         return Ok(vec![engine.compress_frame(settings, block, progress)?]);
     }
+    // Every segment as the byte model (or LZMA) codes it, and the whole block so: cheap beside the LM. The LM can
+    // only shrink the text segments; it runs only if the cut pays with it doing as well as it typically does
+    // (about half the byte model's size on text), so a binary with a few string tables does not wake it.
+    let whole = without_lm(engine.byte_frame(block, &mut NoProgress)?);
     let mut frames = Vec::with_capacity(segments.len());
-    for range in segments {
-        frames.push(engine.compress_frame(settings, &block[range], progress)?);
+    let mut text = Vec::with_capacity(segments.len());
+    for range in &segments {
+        let content = &block[range.clone()];
+        frames.push(without_lm(engine.byte_frame(content, &mut NoProgress)?));
+        text.push(is_text(content));
+    }
+    let expected: usize = frames
+        .iter()
+        .zip(&text)
+        .map(|(f, &t)| if t { f.bytes.len() / 2 } else { f.bytes.len() })
+        .sum();
+    if expected >= whole.bytes.len() {
+        return Ok(vec![whole]);
+    }
+    for ((frame, range), _) in frames.iter_mut().zip(&segments).zip(&text).filter(|(_, &t)| t) {
+        *frame = engine.compress_frame(settings, &block[range.clone()], progress)?;
     }
     let cut: usize = frames.iter().map(|f| f.bytes.len()).sum();
-    let whole = engine.byte_frame(block, &mut NoProgress)?;
-    if whole.len() <= cut {
-        return Ok(vec![CompressedFrame {
-            bytes: whole,
-            tokens: 0,
-            skipped: 0,
-        }]);
+    if whole.bytes.len() <= cut {
+        return Ok(vec![whole]);
     }
     Ok(frames)
+}
+
+/// A frame made without the language model.
+fn without_lm(bytes: Vec<u8>) -> CompressedFrame {
+    CompressedFrame {
+        bytes,
+        tokens: 0,
+        skipped: 0,
+    }
 }
 
 /// Reads one whole frame (header and payload) from a stream into `buf`; `Ok(false)` at a clean end of input.
