@@ -219,30 +219,39 @@ impl Engine {
         predictors: &PredictorConfig,
         content_len: u64,
     ) -> Result<(), Error> {
-        let limit = self.memory_limit;
         let lm = self.lm_for(None)?;
         let session_bytes = session.estimated_bytes(&lm.shape());
         let predictor_bytes = predictors.memory_bytes(session.lanes, lm.vocab().len());
         // The content is held twice at most: as decoded per chunk, then joined (or read, then tokenized).
-        let content_bytes = 2 * content_len;
-        let needed = session_bytes + predictor_bytes + content_bytes;
-        if needed <= limit {
+        let context = format!(
+            "the model's context of {} lanes × {} tokens",
+            session.lanes, session.window
+        );
+        self.check_parts(
+            action,
+            &[
+                (session_bytes, &context),
+                (predictor_bytes, "the predictors"),
+                (2 * content_len, "the content"),
+            ],
+        )
+    }
+
+    /// Refuses work whose parts (bytes, what they hold) need more than the memory limit together.
+    fn check_parts(&self, action: &'static str, parts: &[(u64, &str)]) -> Result<(), Error> {
+        let needed = parts.iter().map(|(bytes, _)| bytes).sum();
+        if needed <= self.memory_limit {
             return Ok(());
         }
-        let mib = |b: u64| b.div_ceil(1 << 20);
+        let detail: Vec<String> = parts
+            .iter()
+            .map(|(bytes, what)| format!("{} MiB for {what}", bytes.div_ceil(1 << 20)))
+            .collect();
         Err(Error::MemoryLimit {
             action,
             needed,
-            limit,
-            detail: format!(
-                "{} MiB for the model's context of {} lanes × {} tokens, {} MiB for the predictors, {} MiB for the \
-                 content",
-                mib(session_bytes),
-                session.lanes,
-                session.window,
-                mib(predictor_bytes),
-                mib(content_bytes)
-            ),
+            limit: self.memory_limit,
+            detail: detail.join(", "),
         })
     }
 
@@ -451,38 +460,18 @@ impl Engine {
 
     /// Refuses an LZMA frame whose coder (`coder` bytes) and content would need more than the memory limit.
     fn check_lzma_memory(&self, action: &'static str, coder: u64, content_len: u64) -> Result<(), Error> {
-        let needed = coder + content_len;
-        if needed <= self.memory_limit {
-            return Ok(());
-        }
-        let mib = |b: u64| b.div_ceil(1 << 20);
-        Err(Error::MemoryLimit {
-            action,
-            needed,
-            limit: self.memory_limit,
-            detail: format!("{} MiB for LZMA, {} MiB for the content", mib(coder), mib(content_len)),
-        })
+        self.check_parts(action, &[(coder, "LZMA"), (content_len, "the content")])
     }
 
     /// Refuses a byte-model frame whose model and content would need more than the memory limit.
     fn check_byte_memory(&self, action: &'static str, config: &ByteModelConfig, content_len: u64) -> Result<(), Error> {
-        let model_bytes = config.memory_bytes();
-        let content_bytes = 2 * content_len;
-        let needed = model_bytes + content_bytes;
-        if needed <= self.memory_limit {
-            return Ok(());
-        }
-        let mib = |b: u64| b.div_ceil(1 << 20);
-        Err(Error::MemoryLimit {
+        self.check_parts(
             action,
-            needed,
-            limit: self.memory_limit,
-            detail: format!(
-                "{} MiB for the byte model, {} MiB for the content",
-                mib(model_bytes),
-                mib(content_bytes)
-            ),
-        })
+            &[
+                (config.memory_bytes(), "the byte model"),
+                (2 * content_len, "the content"),
+            ],
+        )
     }
 
     /// Decodes a checked frame, appending its content to `out`.
