@@ -140,8 +140,8 @@ fn utf8_prefix(text: &[u8], len: usize) -> &[u8] {
 /// the language model predicts binary data badly and slowly (one decode per byte).
 const MAX_BINARY_FRACTION: f64 = 0.1;
 
-/// Whether content is text enough for the language model to be tried on it: at most [`MAX_BINARY_FRACTION`] of
-/// it binary. Other content goes to the byte model (or LZMA, or is stored) without the LM.
+/// Whether content is text enough for the language model to be tried on it: at most 10% of it binary (invalid
+/// UTF-8 or control bytes). Other content goes to the byte model (or LZMA, or is stored) without the LM.
 pub fn is_text(content: &[u8]) -> bool {
     binary_fraction(content) <= MAX_BINARY_FRACTION
 }
