@@ -21,6 +21,10 @@ pub enum CdfError {
     Empty,
     #[error("{0} symbols exceed the CDF limit of {MAX_SYMBOLS}")]
     TooManySymbols(usize),
+    #[error("patched symbols must be distinct, sorted and inside the table")]
+    BadPatches,
+    #[error("the counts before a symbol leave no room for it")]
+    Overfull,
 }
 
 /// A cumulative frequency table over `n` symbols totalling `2^precision_bits`.

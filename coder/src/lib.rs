@@ -8,6 +8,8 @@
 //!   and the decoder must rebuild bit-identical tables from the same weights.
 //! * [`binary`]: a carry-less 32-bit binary arithmetic coder for models that
 //!   predict one bit at a time (16-bit probabilities, byte-wise output).
+//! * [`lazy`]: format version 8's table of a mixture (a scaled dense vector
+//!   plus patched symbols), evaluated only as far as the coder needs it.
 //! * [`coder`]: a 32-bit arithmetic coder that codes one symbol at a time
 //!   against such a table (or against any `(start, freq)` interval out of
 //!   a power of two up to `2^28`).
@@ -19,10 +21,12 @@
 pub mod binary;
 pub mod cdf;
 pub mod coder;
+pub mod lazy;
 
 pub use binary::{BinaryDecoder, BinaryEncoder};
 pub use cdf::{Cdf, CdfError};
 pub use coder::{Decoder, Encoder};
+pub use lazy::LazyCdf;
 
 /// Bits of precision of a [`Cdf::new`]: frequencies are integers out of `2^24`.
 pub const PRECISION_BITS: u32 = 24;

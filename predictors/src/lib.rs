@@ -18,7 +18,7 @@ mod ngram;
 mod softmax;
 
 pub use config::{ConfigError, MixerKind, PredictorConfig, MAX_PREDICTOR_BYTES, RATE_ONE};
-pub use mixing::Predictor;
+pub use mixing::{Mixture, Predictor};
 pub use softmax::softmax_into;
 
 /// A token id in the coding alphabet: the model's vocabulary followed by extra byte symbols.
