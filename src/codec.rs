@@ -17,7 +17,7 @@ use crate::newlines::{crlf_to_lf, lf_to_crlf};
 use crate::plan::chunk_sizes;
 use crate::tokenizer::{binary_fraction, tokenize};
 use crate::Error;
-use nacz_coder::{Cdf, Decoder, Encoder};
+use nacz_coder::{Cdf, CdfError, Decoder, Encoder, LazyCdf, PatchCount};
 use nacz_predictors::byte::ByteModelConfig;
 use nacz_predictors::{MixerKind, Predictor, PredictorConfig};
 
@@ -171,6 +171,8 @@ pub struct Engine {
     predictor: Option<(PredictorConfig, usize, Predictor)>,
     probs: Vec<f32>,
     cdf: Cdf,
+    /// The patch counts of the lazy table of format version 8.
+    patch_counts: Vec<PatchCount>,
 }
 
 /// What compressing one frame produced.
@@ -195,6 +197,7 @@ impl Engine {
             predictor: None,
             probs: Vec::new(),
             cdf: Cdf::new(),
+            patch_counts: Vec::new(),
         }
     }
 
@@ -367,9 +370,10 @@ impl Engine {
         }
         let mut encoders: Vec<Encoder> = sizes.iter().map(|_| Encoder::new()).collect();
         let mut coded = 0u64;
-        let skipped = self.drive_lanes(&sizes, cdf_precision_bits(FORMAT_VERSION), |lane, index, cdf| {
+        let skipped = self.drive_lanes(&sizes, FORMAT_VERSION, |lane, index, table| {
             let token = chunk_tokens[lane][index];
-            encoders[lane].encode(cdf, token as usize);
+            let (start, count) = table.range(token as usize)?;
+            encoders[lane].encode_range(start, count, table.precision_bits());
             coded += 1;
             if coded.is_multiple_of(64) {
                 let bits: u64 = encoders.iter().map(Encoder::bits_written).sum();
@@ -553,8 +557,12 @@ impl Engine {
         let mut decoded_len = 0u64;
         let vocab = self.lm_for(None)?.vocab().clone();
         let mut coded = 0u64;
-        self.drive_lanes(&sizes, cdf_precision_bits(version), |lane, _, cdf| {
-            let token = decoders[lane].decode(cdf) as TokenId;
+        self.drive_lanes(&sizes, version, |lane, _, table| {
+            let decoder = &mut decoders[lane];
+            let bits = table.precision_bits();
+            let (token, start, count) = table.find(decoder.decode_target(bits))?;
+            decoder.decode_range(start, count, bits);
+            let token = token as TokenId;
             let piece = vocab.piece(token);
             let restored_crs = if params.crlf {
                 piece.iter().filter(|&&b| b == b'\n').count()
@@ -593,14 +601,16 @@ impl Engine {
     /// the predictors are confident enough to skip the LM, a lane codes further tokens without its prediction;
     /// they are fed to the model together in the lane's next step (never re-evaluating the window), whose logits
     /// serve the next position that needs them; with context gaps on, a run longer than a step's feed keeps only
-    /// its last tokens for the model. The CDFs have `precision_bits` (the frame version's). Returns how many
-    /// positions were coded without the LM.
+    /// its last tokens for the model. The tables are the frame `version`'s: full CDFs up to version 7 (and for
+    /// the Nacrith mixer), lazy tables of the predictors' mixtures since version 8. Returns how many positions were
+    /// coded without the LM.
     fn drive_lanes(
         &mut self,
         sizes: &[u64],
-        precision_bits: u32,
-        mut code: impl FnMut(usize, usize, &Cdf) -> Result<TokenId, Error>,
+        version: u8,
+        mut code: impl FnMut(usize, usize, Table<'_>) -> Result<TokenId, Error>,
     ) -> Result<u64, Error> {
+        let precision_bits = cdf_precision_bits(version);
         if self.cdf.precision_bits() != precision_bits {
             self.cdf = Cdf::with_precision(precision_bits);
         }
@@ -612,6 +622,8 @@ impl Engine {
             .expect("predictors are readied with the session");
         let skip_gap = predictors.skip_gap;
         let bos = lm.vocab().bos();
+        let n_symbols = lm.vocab().len();
+        let mixtures = version >= 8 && predictor.predicts_mixtures();
         // Every lane starts empty, used or not, so a frame's decode calls never depend on what ran before it
         // (an earlier frame, or another file in the same run).
         for lane in 0..session.lanes as usize {
@@ -643,9 +655,24 @@ impl Engine {
                 let mut logits = Some(lm.logits(lane));
                 loop {
                     skipped += u64::from(logits.is_none());
-                    predictor.predict(lane, logits.take(), &mut self.probs);
-                    self.cdf.quantize_into(&self.probs)?;
-                    let token = code(lane, done[lane] as usize, &self.cdf)?;
+                    let token = if mixtures {
+                        let mixture = predictor.predict_mixture(lane, logits.take());
+                        let table = LazyCdf::new(
+                            n_symbols,
+                            precision_bits,
+                            mixture.dense.unwrap_or(&[]),
+                            mixture.dense_sum,
+                            mixture.dense_weight,
+                            mixture.uniform_weight,
+                            mixture.patches,
+                            &mut self.patch_counts,
+                        )?;
+                        code(lane, done[lane] as usize, Table::Lazy(&table))?
+                    } else {
+                        predictor.predict(lane, logits.take(), &mut self.probs);
+                        self.cdf.quantize_into(&self.probs)?;
+                        code(lane, done[lane] as usize, Table::Full(&self.cdf))?
+                    };
                     predictor.update(lane, token);
                     done[lane] += 1;
                     unfed[lane].push(token);
@@ -662,6 +689,43 @@ impl Engine {
                     }
                 }
             }
+        }
+    }
+}
+
+/// The frequencies a position is coded with.
+enum Table<'a> {
+    /// A whole CDF: format versions 1–7, and the Nacrith mixer.
+    Full(&'a Cdf),
+    /// A predictor mixture's table, evaluated as far as needed: format version 8.
+    Lazy(&'a LazyCdf<'a>),
+}
+
+impl Table<'_> {
+    fn precision_bits(&self) -> u32 {
+        match self {
+            Table::Full(cdf) => cdf.precision_bits(),
+            Table::Lazy(cdf) => cdf.precision_bits(),
+        }
+    }
+
+    /// `(start, count)` of `symbol`.
+    fn range(&self, symbol: usize) -> Result<(u32, u32), CdfError> {
+        match self {
+            Table::Full(cdf) => Ok(cdf.range(symbol)),
+            Table::Lazy(cdf) => cdf.range(symbol),
+        }
+    }
+
+    /// The symbol whose interval holds `target`, with that interval.
+    fn find(&self, target: u32) -> Result<(usize, u32, u32), CdfError> {
+        match self {
+            Table::Full(cdf) => {
+                let symbol = cdf.find(target);
+                let (start, count) = cdf.range(symbol);
+                Ok((symbol, start, count))
+            }
+            Table::Lazy(cdf) => cdf.find(target),
         }
     }
 }

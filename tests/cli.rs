@@ -169,7 +169,7 @@ fn info_and_quick_test_need_no_model() {
             let original = format!("original {} bytes", TEXT.len() * 200);
             for needle in [
                 original.as_str(),
-                "format version 7,",
+                "format version 8,",
                 "backend CPU (no instruction-set extensions)",
                 "lanes 2 (one group)",
                 "mixer multi",

@@ -433,33 +433,34 @@ fn golden_files_decode() {
         // version; the old versions' files stay, to show they still decode).
         for (name, compressed) in [
             (
-                "fake-lanes3-v7.txt.nacz",
+                "fake-lanes3-v8.txt.nacz",
                 compress_with(&crlf_original, &lm_only_settings(), 1 << 20),
             ),
             (
-                "records-v7.bin.nacz",
+                "records-v8.bin.nacz",
                 compress_with(&records(), &settings_with_byte_model(3, 64, 16), 1 << 20),
             ),
         ] {
             let mut bitflip = compressed.clone();
             bitflip[compressed.len() - 3] ^= 0x10;
             std::fs::write(golden.join(name), &compressed).unwrap();
-            std::fs::write(golden.join(name.replacen("-v7", "-v7-bitflip", 1)), &bitflip).unwrap();
+            std::fs::write(golden.join(name.replacen("-v8", "-v8-bitflip", 1)), &bitflip).unwrap();
         }
     }
     // Format versions 1 (the LM alone), 2 (no context gaps), 3 (no line-ending flag), 4 (no multi-context
-    // mixer or probability map), 5 (no byte-model frames) and 6 (no backend class or lane groups) still decode.
+    // mixer or probability map), 5 (no byte-model frames), 6 (no backend class or lane groups) and 7 (full CDFs)
+    // still decode.
     let v1 = std::fs::read(golden.join("fake-lanes3-v1.txt.nacz")).unwrap();
     assert_eq!(decompress(&v1).unwrap(), original);
     for version in [2, 3] {
         let older = std::fs::read(golden.join(format!("fake-lanes3-v{version}.txt.nacz"))).unwrap();
         assert_eq!(decompress(&older).unwrap(), original, "version {version}");
     }
-    for version in [4, 5, 6] {
+    for version in [4, 5, 6, 7] {
         let older = std::fs::read(golden.join(format!("fake-lanes3-v{version}.txt.nacz"))).unwrap();
         assert_eq!(decompress(&older).unwrap(), crlf_original, "version {version}");
     }
-    let compressed = std::fs::read(golden.join("fake-lanes3-v7.txt.nacz")).unwrap();
+    let compressed = std::fs::read(golden.join("fake-lanes3-v8.txt.nacz")).unwrap();
     assert_eq!(decompress(&compressed).unwrap(), crlf_original);
     assert!(compressed.len() < v1.len(), "the predictors help on repetitive text");
     // The CRs cost nothing: the CRLF text codes to exactly as many bytes as the LF text.
@@ -478,7 +479,11 @@ fn golden_files_decode() {
         decompress(&std::fs::read(golden.join("records-v6.bin.nacz")).unwrap()).unwrap(),
         records()
     );
-    let records_file = std::fs::read(golden.join("records-v7.bin.nacz")).unwrap();
+    assert_eq!(
+        decompress(&std::fs::read(golden.join("records-v7.bin.nacz")).unwrap()).unwrap(),
+        records()
+    );
+    let records_file = std::fs::read(golden.join("records-v8.bin.nacz")).unwrap();
     let (header, _) = FrameHeader::read(&records_file).unwrap();
     assert!(matches!(header.body, FrameBody::Bytes(_)), "{:?}", header.body);
     assert_eq!(decompress(&records_file).unwrap(), records());
@@ -486,11 +491,12 @@ fn golden_files_decode() {
         compress_with(&records(), &settings_with_byte_model(3, 64, 16), 1 << 20),
         records_file
     );
-    let mut must_fail: Vec<String> = (1..=7)
+    let mut must_fail: Vec<String> = (1..=8)
         .map(|version| format!("fake-lanes3-v{version}-bitflip.txt.nacz"))
         .collect();
     must_fail.push("records-v6-bitflip.bin.nacz".into());
     must_fail.push("records-v7-bitflip.bin.nacz".into());
+    must_fail.push("records-v8-bitflip.bin.nacz".into());
     for name in must_fail {
         let version = &name;
         let must_fail = golden.join(&name);

@@ -26,7 +26,7 @@ pub mod lazy;
 pub use binary::{BinaryDecoder, BinaryEncoder};
 pub use cdf::{Cdf, CdfError};
 pub use coder::{Decoder, Encoder};
-pub use lazy::LazyCdf;
+pub use lazy::{LazyCdf, PatchCount};
 
 /// Bits of precision of a [`Cdf::new`]: frequencies are integers out of `2^24`.
 pub const PRECISION_BITS: u32 = 24;
