@@ -49,7 +49,8 @@ pub struct LazyCdf<'a> {
 /// The count of an unpatched symbol with dense value `p`.
 #[inline(always)]
 fn dense_count(p: f32, dense_scale: f32, offset: f32) -> u32 {
-    // `as u32` truncates (the value is >= 0) and maps NaN to 0; the clamp keeps 8 counts within a u32.
+    // NaN and values past the limit take the limit, which keeps 8 counts within a u32; `as u32` truncates and
+    // takes negative values to 0.
     let x = p * dense_scale + offset;
     1 + (if x < COUNT_LIMIT { x } else { COUNT_LIMIT }) as u32
 }
@@ -78,10 +79,37 @@ fn dense_sum_portable(p: &[f32], dense_scale: f32, offset: f32) -> u64 {
     total
 }
 
+/// [`dense_sum_portable`] in AVX2 intrinsics: per element the same comparisons (`min` is the clamp's, `max`
+/// with 0 is `as u32`'s saturation of negative values) and an exact truncation; integer sums in any order.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 fn dense_sum_avx2(p: &[f32], dense_scale: f32, offset: f32) -> u64 {
-    dense_sum_portable(p, dense_scale, offset)
+    use std::arch::x86_64::*;
+    let (scale8, offset8) = (_mm256_set1_ps(dense_scale), _mm256_set1_ps(offset));
+    let (limit, zero, one) = (_mm256_set1_ps(COUNT_LIMIT), _mm256_setzero_ps(), _mm256_set1_epi32(1));
+    let counts = |at: *const f32| {
+        // SAFETY: the callers pass pointers to 8 readable floats.
+        let x = _mm256_add_ps(_mm256_mul_ps(unsafe { _mm256_loadu_ps(at) }, scale8), offset8);
+        let x = _mm256_max_ps(_mm256_min_ps(x, limit), zero);
+        _mm256_add_epi32(_mm256_cvttps_epi32(x), one)
+    };
+    let mut total = 0u64;
+    let mut blocks = p.chunks_exact(BLOCK);
+    for block in &mut blocks {
+        let (mut low, mut high) = (_mm256_setzero_si256(), _mm256_setzero_si256());
+        for at in (0..BLOCK).step_by(LANES) {
+            low = _mm256_add_epi32(low, counts(block[at..].as_ptr()));
+            high = _mm256_add_epi32(high, counts(block[at + 8..].as_ptr()));
+        }
+        let mut lanes = [0u32; LANES];
+        // SAFETY: two stores of 8 u32 into the 16-lane array.
+        unsafe {
+            _mm256_storeu_si256(lanes.as_mut_ptr().cast(), low);
+            _mm256_storeu_si256(lanes[8..].as_mut_ptr().cast(), high);
+        }
+        total += lanes.iter().map(|&lane| u64::from(lane)).sum::<u64>();
+    }
+    total + dense_sum_portable(blocks.remainder(), dense_scale, offset)
 }
 
 /// [`dense_sum_portable`] with AVX2 where the CPU has it: the same integers, so the same sum.
@@ -135,7 +163,11 @@ impl<'a> LazyCdf<'a> {
         let unpatched = (n_symbols - patches.len()) as f64;
         let total = dense_weight * (positive(dense_sum) - replaced).max(0.0) + uniform_weight * unpatched + patched;
         let room = f64::from((1u32 << precision_bits) - n_symbols as u32 - MARGIN);
-        let scale = if total.is_finite() && total > 0.0 { room / total } else { 0.0 };
+        let scale = if total.is_finite() && total > 0.0 {
+            room / total
+        } else {
+            0.0
+        };
         scratch.clear();
         scratch.extend(
             patches
@@ -357,10 +389,22 @@ mod tests {
 
     #[test]
     fn the_vector_sum_is_the_scalar_sum() {
-        let p: Vec<f32> = (0..10_007).map(|i| ((i * 7919) % 1013) as f32 / 1013.0).collect();
+        let mut p: Vec<f32> = (0..10_007).map(|i| ((i * 7919) % 1013) as f32 / 1013.0).collect();
+        // Values a caller should not pass still count the same way everywhere.
+        for (i, odd) in [
+            (3, f32::NAN),
+            (200, -1.5),
+            (201, f32::INFINITY),
+            (202, f32::NEG_INFINITY),
+            (203, 1e30),
+        ] {
+            p[i] = odd;
+        }
         let scalar: u64 = p.iter().map(|&x| u64::from(dense_count(x, 12_345.6, 0.7))).sum();
         assert_eq!(dense_sum(&p, 12_345.6, 0.7), scalar);
         assert_eq!(dense_sum_portable(&p, 12_345.6, 0.7), scalar);
+        assert_eq!(dense_count(f32::NAN, 1.0, 0.0), (1 << MAX_PRECISION_BITS) + 1);
+        assert_eq!(dense_count(-1.5, 1.0, 0.0), 1);
     }
 
     proptest! {
