@@ -161,15 +161,21 @@ fn finish_sum(mut partial: [f64; SUM_LANES]) -> f64 {
 fn exp_weights_portable(buffer: &mut [f32], max: f32) -> f64 {
     let mut partial = [0.0f64; SUM_LANES];
     for block in buffer.chunks_mut(SUM_BLOCK) {
-        let mut block_partial = [0.0f32; SUM_LANES];
-        for (i, x) in block.iter_mut().enumerate() {
-            let p = exp2_clamped((*x - max) * LOG2_E);
-            *x = p;
-            block_partial[i % SUM_LANES] += p;
-        }
-        add_block(&mut partial, &block_partial);
+        exp_block(block, max, &mut partial);
     }
     finish_sum(partial)
+}
+
+/// One block (at most [`SUM_BLOCK`] elements) of pass B, element by element.
+#[inline(always)]
+fn exp_block(block: &mut [f32], max: f32, partial: &mut [f64; SUM_LANES]) {
+    let mut block_partial = [0.0f32; SUM_LANES];
+    for (i, x) in block.iter_mut().enumerate() {
+        let p = exp2_clamped((*x - max) * LOG2_E);
+        *x = p;
+        block_partial[i % SUM_LANES] += p;
+    }
+    add_block(partial, &block_partial);
 }
 
 /// Adds a block's `f32` lane sums into the `f64` ones.
@@ -184,8 +190,8 @@ fn add_block(partial: &mut [f64; SUM_LANES], block: &[f32; SUM_LANES]) {
 /// compiler does not vectorize that code well), the lanes and partial sums assigned alike.
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
-    use super::{add_block, finish_peak, finish_sum, track_peak, Peak, SUM_BLOCK, SUM_LANES};
-    use super::{exp2_clamped, EXP2_V8, EXPONENT_MAGIC, LOG2_E, MIN_EXPONENT};
+    use super::{add_block, exp_block, finish_peak, finish_sum, track_peak, Peak, SUM_BLOCK, SUM_LANES};
+    use super::{EXP2_V8, EXPONENT_MAGIC, LOG2_E, MIN_EXPONENT};
     use std::arch::x86_64::*;
 
     /// [`exp2_clamped`] of `(x - max) * log2 e` on 8 lanes (`max`/`min` are its comparisons; `floor` is
@@ -237,13 +243,7 @@ mod avx2 {
         }
         let rest = blocks.into_remainder();
         if !rest.is_empty() {
-            let mut block_partial = [0.0f32; SUM_LANES];
-            for (i, x) in rest.iter_mut().enumerate() {
-                let p = exp2_clamped((*x - max) * LOG2_E);
-                *x = p;
-                block_partial[i % SUM_LANES] += p;
-            }
-            add_block(&mut partial, &block_partial);
+            exp_block(rest, max, &mut partial);
         }
         finish_sum(partial)
     }
