@@ -153,12 +153,14 @@ impl PredictorConfig {
     }
 
     /// Bytes the state of `lanes` lanes over an alphabet of `n_symbols` takes when a frame starts (the tables, the
-    /// bias head and Nacrith's unigram of every group, and the vocabulary-length scratch buffers), before anything
-    /// is allocated. The match model's histories grow later with the tokens decoded (4 bytes each).
+    /// bias head, the LM's weights and Nacrith's unigram of every group, and the vocabulary-length scratch
+    /// buffers), before anything is allocated. The match model's histories grow later with the tokens decoded (4
+    /// bytes each).
     pub fn memory_bytes(&self, lanes: u32, n_symbols: usize) -> u64 {
         let groups = if self.share_lanes { 1 } else { u64::from(lanes) };
         let n_symbols = n_symbols as u64;
-        let mut per_group = 0u64;
+        // The LM's weights at the group's last LM position.
+        let mut per_group = 4 * n_symbols;
         if self.ngram_order > 0 {
             per_group += NGRAM_BUCKET_BYTES << self.ngram_table_bits;
         }
@@ -171,7 +173,7 @@ impl PredictorConfig {
         if self.mixer == MixerKind::Nacrith && self.ngram_order > 0 {
             per_group += 4 * n_symbols;
         }
-        // The biased logits, the LM's probabilities and the mixture.
-        groups * per_group + 3 * 4 * n_symbols
+        // The biased logits and the dense mixture of format version 7.
+        groups * per_group + 2 * 4 * n_symbols
     }
 }
