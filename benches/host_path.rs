@@ -14,10 +14,10 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::Criterion;
-use nacz::codec::DEFAULT_PREDICTORS;
+use nacz::codec::{mixture_table, DEFAULT_PREDICTORS};
 use nacz::container::{cdf_precision_bits, FORMAT_VERSION};
 use nacz::lm::TokenId;
-use nacz_coder::{Cdf, Encoder, LazyCdf, PatchCount};
+use nacz_coder::{Cdf, Encoder, PatchCount};
 use nacz_predictors::Predictor;
 
 const LANES: usize = 8;
@@ -103,14 +103,10 @@ impl HostPath {
                 encoder.encode(&self.cdf, token as usize);
             } else {
                 let mixture = self.predictor.predict_mixture(lane, Some(logits));
-                let table = LazyCdf::new(
+                let table = mixture_table(
+                    &mixture,
                     logits.len(),
                     self.cdf.precision_bits(),
-                    mixture.dense.unwrap_or(&[]),
-                    mixture.dense_sum,
-                    mixture.dense_weight,
-                    mixture.uniform_weight,
-                    mixture.patches,
                     &mut self.patch_counts,
                 )
                 .expect("a valid mixture");

@@ -19,7 +19,7 @@ use crate::tokenizer::{binary_fraction, tokenize};
 use crate::Error;
 use nacz_coder::{Cdf, CdfError, Decoder, Encoder, LazyCdf, PatchCount};
 use nacz_predictors::byte::ByteModelConfig;
-use nacz_predictors::{MixerKind, Predictor, PredictorConfig};
+use nacz_predictors::{MixerKind, Mixture, Predictor, PredictorConfig};
 
 /// Settings a user can choose when compressing; all of them land in the header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -657,16 +657,7 @@ impl Engine {
                     skipped += u64::from(logits.is_none());
                     let token = if mixtures {
                         let mixture = predictor.predict_mixture(lane, logits.take());
-                        let table = LazyCdf::new(
-                            n_symbols,
-                            precision_bits,
-                            mixture.dense.unwrap_or(&[]),
-                            mixture.dense_sum,
-                            mixture.dense_weight,
-                            mixture.uniform_weight,
-                            mixture.patches,
-                            &mut self.patch_counts,
-                        )?;
+                        let table = mixture_table(&mixture, n_symbols, precision_bits, &mut self.patch_counts)?;
                         code(lane, done[lane] as usize, Table::Lazy(&table))?
                     } else {
                         predictor.predict(lane, logits.take(), &mut self.probs);
@@ -691,6 +682,26 @@ impl Engine {
             }
         }
     }
+}
+
+/// The lazy table (format version 8) of a predictor mixture over `n_symbols` symbols; `scratch` holds its patch
+/// counts.
+pub fn mixture_table<'a>(
+    mixture: &Mixture<'a>,
+    n_symbols: usize,
+    precision_bits: u32,
+    scratch: &'a mut Vec<PatchCount>,
+) -> Result<LazyCdf<'a>, CdfError> {
+    LazyCdf::new(
+        n_symbols,
+        precision_bits,
+        mixture.dense.unwrap_or(&[]),
+        mixture.dense_sum,
+        mixture.dense_weight,
+        mixture.uniform_weight,
+        mixture.patches,
+        scratch,
+    )
 }
 
 /// The frequencies a position is coded with.
