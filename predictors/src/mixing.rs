@@ -286,9 +286,12 @@ impl Predictor {
             let sum: f32 = group.lm_probs.iter().sum();
             self.pending.lm_scale = 1.0 / sum;
             LmSummary {
-                // softmax_into gives the top token weight 1.
+                // softmax_into gives the top token weight 1; only the multi-context mixer asks which token that is,
+                // so the other mixers skip the search.
                 top: self.pending.lm_scale,
-                best: group.lm_probs.iter().position(|&p| p == 1.0),
+                best: (self.config.mixer == MixerKind::MultiContext)
+                    .then(|| group.lm_probs.iter().position(|&p| p == 1.0))
+                    .flatten(),
             }
         });
         let Components { prediction, top_best } = self.mix_components(lane, lm);
